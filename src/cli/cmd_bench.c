@@ -1,0 +1,165 @@
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+
+static const char *const HELP =
+    "usage: ptq bench MODEL [--threads N] [--batch B] [--shape NAME=DIMS]\n"
+    "                 [--input NAME=FILE.npy] [--repeat R] [--warmup W] [--seed S] [--json]\n"
+    "\n"
+    "Runs MODEL W times to warm up, then R times (default 20, at least 1 s in total), and\n"
+    "prints the median and minimum latency and the throughput (samples/s = batch / median).\n"
+    "Inputs not given with --input are filled with seeded uniform random values in [0, 1)\n"
+    "(integers: 0).\n";
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int cmd_bench(int argc, char **argv) {
+  cli_model_opts mo = {0};
+  const char *path = NULL, *v, *specs[64];
+  long long repeat = 20, warmup = 3, seed = 1;
+  int json = 0, rc = CLI_OK, n_specs = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(HELP, stdout);
+      return CLI_OK;
+    }
+    int r = cli_model_opt("bench", argc, argv, &i, &mo);
+    if (r < 0) return CLI_USAGE;
+    if (r > 0) continue;
+    if (strcmp(a, "--repeat") == 0 || strcmp(a, "--warmup") == 0 || strcmp(a, "--seed") == 0) {
+      long long x;
+      if (!(v = cli_value("bench", argc, argv, &i))) return CLI_USAGE;
+      if (cli_parse_ll(v, &x) || x < 0 || x > 1000000) return cli_usage_error("bench", "%s needs a non-negative integer", a);
+      if (a[2] == 'r') repeat = x > 0 ? x : 1;
+      else if (a[2] == 'w') warmup = x;
+      else seed = x;
+    } else if (strcmp(a, "--input") == 0) {
+      if (!(v = cli_value("bench", argc, argv, &i))) return CLI_USAGE;
+      if (!strchr(v, '=') || n_specs == 64) return cli_usage_error("bench", "--input must be NAME=FILE.npy");
+      specs[n_specs++] = v;
+    } else if (strcmp(a, "--json") == 0) {
+      json = 1;
+    } else if (a[0] == '-') {
+      return cli_usage_error("bench", "unknown option '%s'", a);
+    } else if (path) {
+      return cli_usage_error("bench", "more than one model given");
+    } else {
+      path = a;
+    }
+  }
+  if (!path) return cli_usage_error("bench", "no model given");
+  ptq_model *m = NULL;
+  ptq_session *s = NULL;
+  size_t n_in = 0, n_out = 0;
+  ptq_tensor **in = NULL, **out = NULL;
+  const char **names = NULL;
+  double *times = NULL;
+  if ((rc = cli_load(path, &mo, &m))) return rc;
+  n_in = ptq_model_input_count(m);
+  n_out = ptq_model_output_count(m);
+  in = calloc(n_in + 1, sizeof *in);
+  out = calloc(n_out + 1, sizeof *out);
+  names = calloc(n_in + 1, sizeof *names);
+  if (!in || !out || !names) {
+    rc = cli_fail(PTQ_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  uint64_t rng = (uint64_t)seed * 0x9E3779B97F4A7C15ull + 1;
+  int64_t batch = 1;
+  for (size_t k = 0; k < n_in; k++) {
+    ptq_value_info vi;
+    ptq_model_input(m, k, &vi);
+    names[k] = vi.name;
+    for (int j = 0; j < n_specs; j++) {
+      const char *eq = strrchr(specs[j], '=');
+      if ((size_t)(eq - specs[j]) == strlen(vi.name) && strncmp(specs[j], vi.name, strlen(vi.name)) == 0) {
+        ptq_status st = ptq_npy_load(eq + 1, &in[k]);
+        if (st != PTQ_OK) {
+          rc = cli_fail(st, "cannot read input '%s'", vi.name);
+          goto done;
+        }
+      }
+    }
+    if (in[k]) continue;
+    for (int d = 0; d < vi.rank; d++)
+      if (vi.dims[d] < 0) {
+        rc = cli_fail(PTQ_ERR_SHAPE, "input '%s' has dynamic dimension %d: give --shape or --input", vi.name, d);
+        goto done;
+      }
+    ptq_status st = ptq_tensor_create(vi.dtype, vi.rank, vi.dims, &in[k]);
+    if (st != PTQ_OK) {
+      rc = cli_fail(st, "cannot create input '%s'", vi.name);
+      goto done;
+    }
+    if (vi.dtype == PTQ_DT_FLOAT) {
+      float *p = in[k]->data;
+      for (int64_t e = 0; e < ptq_tensor_numel(in[k]); e++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        p[e] = (float)((rng >> 40) * (1.0 / 16777216.0));
+      }
+    }
+    if (k == 0 && vi.rank > 0) batch = vi.dims[0];
+  }
+  if (n_in > 0 && in[0]->rank > 0) batch = in[0]->dims[0];
+  ptq_session_options so = {.threads = mo.threads};
+  ptq_status st = ptq_session_create(m, &so, &s);
+  if (st != PTQ_OK) {
+    rc = cli_fail(st, "cannot create session");
+    goto done;
+  }
+  size_t cap = (size_t)repeat + 1024;
+  if (!(times = malloc(cap * sizeof *times))) {
+    rc = cli_fail(PTQ_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  size_t nt = 0;
+  double t_start = 0;
+  for (long long r = -warmup; nt < (size_t)repeat || (now_ms() - t_start < 1000 && nt < cap); r++) {
+    double t0 = now_ms();
+    if (r == 0) t_start = t0;
+    st = ptq_session_run(s, n_in, names, (const ptq_tensor *const *)in, out);
+    double t1 = now_ms();
+    for (size_t k = 0; k < n_out; k++) {
+      ptq_tensor_destroy(out[k]);
+      out[k] = NULL;
+    }
+    if (st != PTQ_OK) {
+      rc = cli_fail(st, "run failed");
+      goto done;
+    }
+    if (r >= 0) times[nt++] = t1 - t0;
+  }
+  qsort(times, nt, sizeof *times, cmp_double);
+  double med = nt % 2 ? times[nt / 2] : 0.5 * (times[nt / 2 - 1] + times[nt / 2]);
+  double thr = med > 0 ? (double)batch * 1000.0 / med : 0;
+  if (json)
+    printf("{\"latency_ms\": %.4f, \"min_ms\": %.4f, \"throughput\": %.2f, \"batch\": %lld, "
+           "\"threads\": %d, \"runs\": %zu, \"seed\": %lld}\n",
+           med, times[0], thr, (long long)batch, mo.threads, nt, seed);
+  else
+    printf("%s: batch %lld, threads %d, %zu runs (seed %lld)\n  latency median %.3f ms, min %.3f ms\n"
+           "  throughput %.1f samples/s\n",
+           path, (long long)batch, mo.threads, nt, seed, med, times[0], thr);
+done:
+  for (size_t k = 0; in && k < n_in; k++) ptq_tensor_destroy(in[k]);
+  free(in);
+  free(out);
+  free(names);
+  free(times);
+  ptq_session_destroy(s);
+  ptq_model_destroy(m);
+  return rc;
+}

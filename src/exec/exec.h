@@ -1,0 +1,39 @@
+/* Float executor internals: per-graph plans and running frames. */
+#ifndef PTQ_EXEC_EXEC_H
+#define PTQ_EXEC_EXEC_H
+
+#include "exec/op.h"
+
+typedef struct exec_plan {
+  const ir_graph *g;
+  int *last_use;  /* per value: last node index reading it; INT32_MAX for graph outputs */
+  int *outer_idx; /* per value: index in the parent graph for outer values, else -1 */
+} exec_plan;
+
+typedef struct exec_frame {
+  const exec_plan *plan;
+  ptq_tensor **vals; /* run-time tensors per value (constants are read from the IR) */
+  unsigned char *owned;
+  struct exec_frame *parent;
+  struct ptq_session *sess;
+} exec_frame;
+
+struct ptq_session {
+  const ptq_model *model;
+  int threads;
+  exec_plan **plans; /* plans[0] is the main graph; then every subgraph */
+  int n_plans;
+};
+
+/* Runs one node with all of its inputs available in frame; stores its outputs in frame. */
+ptq_status exec_node(exec_frame *f, int node_index);
+/* Value v of the frame's graph (constant, outer or computed); NULL if not available. */
+ptq_tensor *exec_frame_get(exec_frame *f, int v);
+
+/* Load-time preparation of a parsed model: overrides, topological sort, op resolution,
+ * attribute validation, shape inference, constant folding and pruning. */
+ptq_status exec_prepare_model(ptq_model *m, const ptq_load_options *opts);
+/* Runs an op on constant inputs at load time (folding); outputs are owned by the caller. */
+ptq_status exec_fold_node(const ir_graph *g, const ir_node *n, ptq_tensor **outs);
+
+#endif

@@ -1,0 +1,295 @@
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/exec.h"
+
+#define MAX_NODE_IO 4096
+
+static void plan_destroy(exec_plan *p) {
+  if (!p) return;
+  free(p->last_use);
+  free(p->outer_idx);
+  free(p);
+}
+
+static ptq_status plan_create(const ir_graph *g, exec_plan **out) {
+  exec_plan *p = calloc(1, sizeof *p);
+  if (!p) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  p->g = g;
+  p->last_use = ptq_malloc((size_t)g->n_values * sizeof(int));
+  p->outer_idx = ptq_malloc((size_t)g->n_values * sizeof(int));
+  if (!p->last_use || !p->outer_idx) {
+    plan_destroy(p);
+    return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  }
+  for (int v = 0; v < g->n_values; v++) {
+    p->last_use[v] = -1;
+    p->outer_idx[v] = -1;
+    if (g->values[v].outer && g->parent) p->outer_idx[v] = ir_graph_find(g->parent, g->values[v].name);
+  }
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int k = 0; k < g->nodes[i].n_inputs; k++)
+      if (g->nodes[i].inputs[k] >= 0) p->last_use[g->nodes[i].inputs[k]] = i;
+  /* Values read by subgraphs (by name) live until the node owning the subgraph is done. */
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int a = 0; a < g->nodes[i].n_attrs; a++) {
+      const ir_graph *sg = g->nodes[i].attrs[a].g;
+      if (!sg) continue;
+      for (int v = 0; v < sg->n_values; v++) {
+        if (!sg->values[v].outer) continue;
+        int pv = ir_graph_find(g, sg->values[v].name);
+        if (pv >= 0 && p->last_use[pv] < i) p->last_use[pv] = i;
+      }
+    }
+  for (int i = 0; i < g->n_outputs; i++) p->last_use[g->outputs[i]] = INT32_MAX;
+  *out = p;
+  return PTQ_OK;
+}
+
+static ptq_status add_plans(ptq_session *s, const ir_graph *g) {
+  exec_plan **np = ptq_realloc_array(s->plans, (size_t)s->n_plans + 1, sizeof *np);
+  if (!np) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  s->plans = np;
+  PTQ_TRY(plan_create(g, &s->plans[s->n_plans]));
+  s->n_plans++;
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int a = 0; a < g->nodes[i].n_attrs; a++)
+      if (g->nodes[i].attrs[a].g) PTQ_TRY(add_plans(s, g->nodes[i].attrs[a].g));
+  return PTQ_OK;
+}
+
+ptq_status ptq_session_create(const ptq_model *model, const ptq_session_options *opts,
+                              ptq_session **out) {
+  if (!model || !out) return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  *out = NULL;
+  ptq_session *s = calloc(1, sizeof *s);
+  if (!s) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  s->model = model;
+  s->threads = opts ? opts->threads : 0;
+  ptq_status st = add_plans(s, model->graph);
+  if (st != PTQ_OK) {
+    ptq_session_destroy(s);
+    return st;
+  }
+  *out = s;
+  return PTQ_OK;
+}
+
+void ptq_session_destroy(ptq_session *s) {
+  if (!s) return;
+  for (int i = 0; i < s->n_plans; i++) plan_destroy(s->plans[i]);
+  free(s->plans);
+  free(s);
+}
+
+ptq_tensor *exec_frame_get(exec_frame *f, int v) {
+  const ir_value *val = &f->plan->g->values[v];
+  if (val->data) return val->data;
+  if (val->outer) {
+    int pv = f->plan->outer_idx[v];
+    return (f->parent && pv >= 0) ? exec_frame_get(f->parent, pv) : NULL;
+  }
+  return f->vals[v];
+}
+
+static void frame_release(exec_frame *f, int v) {
+  if (f->owned[v]) ptq_tensor_destroy(f->vals[v]);
+  f->vals[v] = NULL;
+  f->owned[v] = 0;
+}
+
+ptq_status exec_node(exec_frame *f, int ni) {
+  const ir_graph *g = f->plan->g;
+  const ir_node *n = &g->nodes[ni];
+  const op_def *op = n->op;
+  ptq_tensor *in_buf[16], *out_buf[16], shape_buf[16];
+  ptq_tensor **in = in_buf, **outs = out_buf, *shapes = shape_buf;
+  ptq_status st = PTQ_OK;
+  if (n->n_inputs > 16 || n->n_outputs > 16) {
+    in = ptq_calloc((size_t)n->n_inputs, sizeof *in);
+    outs = ptq_calloc((size_t)n->n_outputs, sizeof *outs);
+    shapes = ptq_calloc((size_t)n->n_outputs, sizeof *shapes);
+    if (!in || !outs || !shapes) {
+      st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      goto done;
+    }
+  }
+  for (int k = 0; k < n->n_inputs; k++) {
+    in[k] = n->inputs[k] >= 0 ? exec_frame_get(f, n->inputs[k]) : NULL;
+    if (n->inputs[k] >= 0 && !in[k]) {
+      st = ptq_error(PTQ_ERR_INTERNAL, "%s: input '%s' has no value", ir_node_desc(n),
+                     g->values[n->inputs[k]].name);
+      goto done;
+    }
+  }
+  op_ctx c = {.graph = g, .node = n, .opset = g->opset, .n_in = n->n_inputs,
+              .n_out = n->n_outputs, .in = in, .out = outs, .frame = f};
+  for (int k = 0; k < n->n_outputs; k++) outs[k] = NULL;
+  if (!op->self_alloc) {
+    for (int k = 0; k < n->n_outputs; k++) {
+      memset(&shapes[k], 0, sizeof shapes[k]);
+      outs[k] = n->outputs[k] >= 0 ? &shapes[k] : NULL;
+    }
+    if ((st = op->infer(&c)) != PTQ_OK) goto done;
+    for (int k = 0; k < n->n_outputs; k++) {
+      outs[k] = NULL;
+      if (n->outputs[k] < 0) continue;
+      if (!op_shape_known(&shapes[k])) {
+        st = ptq_error(PTQ_ERR_INTERNAL, "%s: output %d shape unknown at run time",
+                       ir_node_desc(n), k);
+        goto done;
+      }
+      if ((st = ptq_tensor_create(shapes[k].dtype, shapes[k].rank, shapes[k].dims, &outs[k])) !=
+          PTQ_OK) {
+        ptq_error_prefix(st, "%s: ", ir_node_desc(n));
+        goto done;
+      }
+    }
+  }
+  if ((st = op->run(&c)) != PTQ_OK) goto done;
+  for (int k = 0; k < n->n_outputs; k++) {
+    int v = n->outputs[k];
+    if (v < 0) {
+      ptq_tensor_destroy(outs[k]);
+      continue;
+    }
+    frame_release(f, v);
+    f->vals[v] = outs[k];
+    f->owned[v] = 1;
+    outs[k] = NULL;
+  }
+  for (int k = 0; k < n->n_inputs; k++) {
+    int v = n->inputs[k];
+    if (v >= 0 && f->plan->last_use[v] == ni && !g->values[v].data && !g->values[v].outer)
+      frame_release(f, v);
+  }
+done:
+  if (st != PTQ_OK)
+    for (int k = 0; k < n->n_outputs; k++) ptq_tensor_destroy(outs[k]);
+  if (in != in_buf) free(in);
+  if (outs != out_buf) free(outs);
+  if (shapes != shape_buf) free(shapes);
+  return st;
+}
+
+static ptq_status frame_init(exec_frame *f, const exec_plan *p, exec_frame *parent,
+                             ptq_session *s) {
+  memset(f, 0, sizeof *f);
+  f->plan = p;
+  f->parent = parent;
+  f->sess = s;
+  f->vals = ptq_calloc((size_t)p->g->n_values, sizeof *f->vals);
+  f->owned = ptq_calloc((size_t)p->g->n_values, 1);
+  if (!f->vals || !f->owned) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  return PTQ_OK;
+}
+
+static void frame_free(exec_frame *f) {
+  if (f->vals && f->owned)
+    for (int v = 0; v < f->plan->g->n_values; v++) frame_release(f, v);
+  free(f->vals);
+  free(f->owned);
+}
+
+/* Runs every node, then moves (or copies) the graph outputs into outs. */
+static ptq_status frame_run(exec_frame *f, ptq_tensor **outs) {
+  const ir_graph *g = f->plan->g;
+  for (int i = 0; i < g->n_nodes; i++) PTQ_TRY(exec_node(f, i));
+  for (int i = 0; i < g->n_outputs; i++) {
+    int v = g->outputs[i];
+    ptq_tensor *t = exec_frame_get(f, v);
+    if (!t) return ptq_error(PTQ_ERR_INTERNAL, "graph output '%s' was not computed", g->values[v].name);
+    int dup = 0; /* the same value listed twice as output: copy the second */
+    for (int j = 0; j < i; j++) dup |= g->outputs[j] == v;
+    if (f->owned[v] && !dup) {
+      outs[i] = t;
+      f->owned[v] = 0;
+    } else {
+      PTQ_TRY(ir_tensor_clone(t, &outs[i]));
+    }
+  }
+  return PTQ_OK;
+}
+
+ptq_status exec_subgraph(exec_frame *parent, const ir_graph *g, ptq_tensor **outs) {
+  const exec_plan *p = NULL;
+  for (int i = 0; i < parent->sess->n_plans; i++)
+    if (parent->sess->plans[i]->g == g) p = parent->sess->plans[i];
+  if (!p) return ptq_error(PTQ_ERR_INTERNAL, "subgraph has no plan");
+  exec_frame f;
+  for (int i = 0; i < g->n_outputs; i++) outs[i] = NULL;
+  ptq_status st = frame_init(&f, p, parent, parent->sess);
+  if (st == PTQ_OK) st = frame_run(&f, outs);
+  if (st != PTQ_OK)
+    for (int i = 0; i < g->n_outputs; i++) {
+      ptq_tensor_destroy(outs[i]);
+      outs[i] = NULL;
+    }
+  frame_free(&f);
+  return st;
+}
+
+static ptq_status check_input(const ir_value *v, const ptq_tensor *t) {
+  if (t->dtype != v->dtype)
+    return ptq_error(PTQ_ERR_SHAPE, "input '%s' must be %s, got %s", v->name,
+                     ptq_dtype_name(v->dtype), ptq_dtype_name(t->dtype));
+  if (t->rank < 0 || t->rank > PTQ_MAX_RANK || (!t->data && ptq_tensor_numel(t) > 0))
+    return ptq_error(PTQ_ERR_INVALID_ARG, "input '%s' is not a valid tensor", v->name);
+  int bad = v->rank >= 0 && t->rank != v->rank;
+  for (int i = 0; !bad && i < t->rank; i++)
+    bad = t->dims[i] < 0 || (v->rank >= 0 && v->dims[i] >= 0 && v->dims[i] != t->dims[i]);
+  if (bad) {
+    char want[256] = "", got[256] = "";
+    size_t wl = 0, gl = 0;
+    for (int i = 0; i < v->rank && wl < 200; i++)
+      wl += (size_t)snprintf(want + wl, sizeof want - wl, "%s%lld", i ? "x" : "",
+                             (long long)v->dims[i]);
+    for (int i = 0; i < t->rank && gl < 200; i++)
+      gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%lld", i ? "x" : "",
+                             (long long)t->dims[i]);
+    return ptq_error(PTQ_ERR_SHAPE, "input '%s' must have shape %s (-1: any), got %s", v->name,
+                     v->rank >= 0 ? want : "?", t->rank ? got : "scalar");
+  }
+  return PTQ_OK;
+}
+
+ptq_status ptq_session_run(ptq_session *s, size_t n_inputs, const char *const *names,
+                           const ptq_tensor *const *inputs, ptq_tensor **outputs) {
+  if (!s || (n_inputs && (!names || !inputs)) || !outputs)
+    return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  const ir_graph *g = s->model->graph;
+  for (int i = 0; i < g->n_outputs; i++) outputs[i] = NULL;
+  exec_frame f;
+  ptq_status st = frame_init(&f, s->plans[0], NULL, s);
+  if (st != PTQ_OK) goto done;
+  for (size_t i = 0; i < n_inputs; i++) {
+    int v = names[i] ? ir_graph_find(g, names[i]) : -1;
+    if (v < 0 || !g->values[v].is_input || g->values[v].is_initializer) {
+      st = ptq_error(PTQ_ERR_INVALID_ARG, "model has no input named '%s'", names[i] ? names[i] : "(null)");
+      goto done;
+    }
+    if (!inputs[i]) {
+      st = ptq_error(PTQ_ERR_INVALID_ARG, "input '%s' is NULL", names[i]);
+      goto done;
+    }
+    if ((st = check_input(&g->values[v], inputs[i])) != PTQ_OK) goto done;
+    f.vals[v] = (ptq_tensor *)inputs[i];
+  }
+  for (int i = 0; i < g->n_inputs; i++)
+    if (!f.vals[g->inputs[i]]) {
+      st = ptq_error(PTQ_ERR_INVALID_ARG, "input '%s' is not bound", g->values[g->inputs[i]].name);
+      goto done;
+    }
+  if (s->threads > 0) ptq_set_threads(s->threads);
+  st = frame_run(&f, outputs);
+done:
+  if (st != PTQ_OK)
+    for (int i = 0; i < g->n_outputs; i++) {
+      ptq_tensor_destroy(outputs[i]);
+      outputs[i] = NULL;
+    }
+  if (f.vals) frame_free(&f);
+  return st;
+}

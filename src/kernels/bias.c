@@ -1,0 +1,17 @@
+#include <string.h>
+
+#include "kernels/kernels_internal.h"
+#include "util/util.h"
+
+void ptq_fill_bias(float *y, const float *bias, int64_t c, int64_t hw) {
+  if (!bias) {
+    memset(y, 0, (size_t)(c * hw) * sizeof *y);
+    return;
+  }
+#pragma omp parallel for num_threads(ptq_threads()) if (c * hw >= 4 * PTQ_PAR_MIN_WORK)
+  for (int64_t ch = 0; ch < c; ch++) {
+    float *row = y + ch * hw;
+    const float b = bias[ch];
+    for (int64_t i = 0; i < hw; i++) row[i] = b;
+  }
+}

@@ -1,0 +1,72 @@
+/* Convolution dispatch: direct kernel for c_in/group == 1, plain GEMM for 1x1 stride-1
+ * unpadded convolutions, im2col + GEMM otherwise (one image and one group at a time). */
+#include <string.h>
+
+#include "kernels/kernels_internal.h"
+#include "util/util.h"
+
+static int conv_is_direct(const ptq_conv_params *p) { return p->c_in / p->group == 1; }
+
+static int conv_is_pointwise(const ptq_conv_params *p) {
+  return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 &&
+         p->pad_l == 0 && p->pad_b == 0 && p->pad_r == 0;
+}
+
+size_t ptq_conv2d_scratch_size(const ptq_conv_params *p) {
+  if (conv_is_direct(p) || conv_is_pointwise(p)) return 0;
+  return (size_t)(p->c_in / p->group * p->k_h * p->k_w) * (size_t)(p->h_out * p->w_out);
+}
+
+/* col[(ci*k_h + kh)*k_w + kw][oh*w_out + ow] = x[ci][oh*s_h - pad_t + kh*d_h]
+ * [ow*s_w - pad_l + kw*d_w], 0 where that lies in the padding. x holds c channels. */
+static void im2col(const ptq_conv_params *p, int64_t c, const float *x, float *col) {
+  const int64_t kk = p->k_h * p->k_w, hw_out = p->h_out * p->w_out, rows = c * kk;
+  const int64_t w_out = p->w_out, w_in = p->w_in, s_w = p->stride_w;
+#pragma omp parallel for num_threads(ptq_threads()) if (rows * hw_out >= PTQ_PAR_MIN_WORK)
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t ci = r / kk, kh = r % kk / p->k_w, kw = r % p->k_w;
+    const int64_t off_w = kw * p->dil_w - p->pad_l;
+    int64_t lo, hi;
+    ptq_tap_range(off_w, s_w, w_out, w_in, &lo, &hi);
+    const float *xc = x + ci * p->h_in * w_in;
+    float *out = col + r * hw_out;
+    for (int64_t oh = 0; oh < p->h_out; oh++, out += w_out) {
+      const int64_t ih = oh * p->stride_h - p->pad_t + kh * p->dil_h;
+      if (ih < 0 || ih >= p->h_in || lo == hi) {
+        memset(out, 0, (size_t)w_out * sizeof *out);
+        continue;
+      }
+      const float *xr = xc + ih * w_in;
+      for (int64_t ow = 0; ow < lo; ow++) out[ow] = 0.0f;
+      if (s_w == 1) {
+        memcpy(out + lo, xr + lo + off_w, (size_t)(hi - lo) * sizeof *out);
+      } else {
+        for (int64_t ow = lo; ow < hi; ow++) out[ow] = xr[ow * s_w + off_w];
+      }
+      for (int64_t ow = hi; ow < w_out; ow++) out[ow] = 0.0f;
+    }
+  }
+}
+
+void ptq_conv2d_f32(const ptq_conv_params *p, const float *x, const float *w, const float *bias,
+                    float *y, float *scratch) {
+  if (conv_is_direct(p)) {
+    ptq_conv2d_depthwise_f32(p, x, w, bias, y);
+    return;
+  }
+  const int64_t g_cin = p->c_in / p->group, g_cout = p->c_out / p->group;
+  const int64_t hw_in = p->h_in * p->w_in, hw_out = p->h_out * p->w_out;
+  const int64_t kdim = g_cin * p->k_h * p->k_w;
+  const int pointwise = conv_is_pointwise(p);
+  for (int64_t ni = 0; ni < p->n; ni++) {
+    float *yn = y + ni * p->c_out * hw_out;
+    if (bias) ptq_fill_bias(yn, bias, p->c_out, hw_out);
+    for (int64_t g = 0; g < p->group; g++) {
+      const float *xg = x + (ni * p->c_in + g * g_cin) * hw_in;
+      if (!pointwise) im2col(p, g_cin, xg, scratch);
+      ptq_sgemm(0, 0, g_cout, hw_out, kdim, 1.0f, w + g * g_cout * kdim, kdim,
+                pointwise ? xg : scratch, hw_out, bias ? 1.0f : 0.0f, yn + g * g_cout * hw_out,
+                hw_out);
+    }
+  }
+}
