@@ -26,6 +26,7 @@ static ptq_status open_npy(ptq_dataset *ds, const ptq_dataset_options *opts) {
   if (ds->npy.rank < 1)
     return ptq_error(PTQ_ERR_SHAPE, "'%s' holds a scalar; a dataset needs a first axis of "
                      "samples", path);
+  if (ds->npy.dims[0] == 0) return ptq_error(PTQ_ERR_DATA, "no samples in '%s'", path);
   ds->rank = ds->npy.rank - 1;
   memcpy(ds->dims, ds->npy.dims + 1, (size_t)ds->rank * sizeof *ds->dims);
   int fits = opts->sample_rank == 0 || opts->sample_rank == ds->rank;
@@ -38,7 +39,7 @@ static ptq_status open_npy(ptq_dataset *ds, const ptq_dataset_options *opts) {
     return ptq_error(PTQ_ERR_SHAPE, "'%s': samples have shape %s but the model expects %s",
                      path, got, want);
   }
-  ds->sample_numel = ds->npy.dims[0] ? ds->npy.numel / ds->npy.dims[0] : 0;
+  ds->sample_numel = ds->npy.numel / ds->npy.dims[0];
   int64_t channels, plane;
   npy_channels(ds, &channels, &plane);
   PTQ_TRY(ptq_preprocess_check_channels(&ds->prep, channels));
@@ -69,8 +70,8 @@ ptq_status ptq_dataset_open(const char *path, const ptq_dataset_options *opts,
   if (opts->sample_rank < 0 || opts->sample_rank > PTQ_MAX_RANK - 1)
     return ptq_error(PTQ_ERR_INVALID_ARG, "sample rank %d out of range 0..%d", opts->sample_rank,
                      PTQ_MAX_RANK - 1);
-  if (stat(path, &st) != 0) return ptq_error(PTQ_ERR_IO, "cannot open '%s': %s", path,
-                                             strerror(errno));
+  if (stat(path, &st) != 0)
+    return ptq_error(PTQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
   ptq_dataset *ds = calloc(1, sizeof *ds);
   if (!ds || !(ds->path = ptq_strdup(path))) {
     free(ds);
@@ -177,7 +178,8 @@ ptq_status ptq_dataset_read(ptq_dataset *ds, int64_t start, int64_t n, ptq_tenso
   for (int i = 0; fits && i < ds->rank; i++) fits = batch->dims[i + 1] == ds->dims[i];
   if (!fits) {
     char got[160], want[160];
-    ptq_shape_str(batch->dims, batch->rank, got, sizeof got);
+    ptq_shape_str(batch->dims, batch->rank >= 0 && batch->rank <= PTQ_MAX_RANK ? batch->rank : 0,
+                  got, sizeof got);
     ptq_shape_str(ds->dims, ds->rank, want, sizeof want);
     return ptq_error(PTQ_ERR_SHAPE, "batch tensor is %s %s but samples of '%s' are float32 %s",
                      ptq_dtype_name(batch->dtype), got, ds->path, want);

@@ -63,12 +63,12 @@ static ptq_status jpeg_run(jpeg_state *st, const unsigned char *buf, size_t len,
   jpeg_create_decompress(ci);
   jpeg_mem_src(ci, buf, (unsigned long)len);
   jpeg_read_header(ci, TRUE);
+  PTQ_TRY(check_size(name, ci->image_width, ci->image_height));
   int cmyk = ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK;
   ci->out_color_space = ci->jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE
                         : cmyk                                ? JCS_CMYK
                                                               : JCS_RGB;
   jpeg_start_decompress(ci);
-  PTQ_TRY(check_size(name, ci->output_width, ci->output_height));
   int w = (int)ci->output_width, ch = ci->out_color_space == JCS_GRAYSCALE ? 1 : 3;
   out->pix = malloc((size_t)w * ci->output_height * (size_t)ch);
   if (cmyk) st->row = malloc((size_t)w * 4);
@@ -131,7 +131,8 @@ static ptq_status png_run(png_state *st, const char *name, ptq_image8 *out) {
   st->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, st, png_on_error, png_on_warning);
   if (!st->png || !(st->info = png_create_info_struct(st->png)))
     return ptq_error(PTQ_ERR_NOMEM, "out of memory decoding '%s'", name);
-  if (setjmp(png_jmpbuf(st->png))) return ptq_error(PTQ_ERR_PARSE, "'%s': bad PNG: %s", name, st->msg);
+  if (setjmp(png_jmpbuf(st->png)))
+    return ptq_error(PTQ_ERR_PARSE, "'%s': bad PNG: %s", name, st->msg);
   png_set_read_fn(st->png, st, png_read_mem);
   png_read_info(st->png, st->info);
   png_uint_32 w = png_get_image_width(st->png, st->info);

@@ -48,8 +48,8 @@ static ptq_status list_one(const char *dir, ptq_vec *files, ptq_vec *dirs) {
       goto nomem;
     }
   }
-  qsort(files->items, files->len, sizeof(char *), cmp_str);
-  if (dirs) qsort(dirs->items, dirs->len, sizeof(char *), cmp_str);
+  if (files->len) qsort(files->items, files->len, sizeof(char *), cmp_str);
+  if (dirs && dirs->len) qsort(dirs->items, dirs->len, sizeof(char *), cmp_str);
   goto done;
 nomem:
   s = ptq_error(PTQ_ERR_NOMEM, "out of memory listing '%s'", dir);

@@ -57,13 +57,13 @@ static int parse_size(const char *s, int *h, int *w, int *square) {
 /* "A[:B:...]" into vals; *n receives the count. 0 ok, -1 malformed. */
 static int parse_list(char *s, float *vals, int *n) {
   *n = 0;
-  for (char *tok = s;; tok++) {
+  for (char *tok = s;;) {
     char *colon = strchr(tok, ':');
     if (colon) *colon = '\0';
     if (*n == PTQ_PREP_MAX_VALUES || parse_number(tok, &vals[*n]) != 0) return -1;
     (*n)++;
     if (!colon) return 0;
-    tok = colon;
+    tok = colon + 1;
   }
 }
 

@@ -18,9 +18,18 @@ typedef struct exec_frame {
   struct ptq_session *sess;
 } exec_frame;
 
+/* Freed intermediate buffers kept for reuse, so steady-state runs do not return memory to the
+ * OS and fault it back in on every node. */
+typedef struct exec_pool {
+  void **bufs;
+  size_t *caps;
+  int n, cap;
+} exec_pool;
+
 struct ptq_session {
   const ptq_model *model;
   int threads;
+  exec_pool pool;
   exec_plan **plans; /* plans[0] is the main graph; then every subgraph */
   int n_plans;
 };

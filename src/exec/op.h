@@ -3,7 +3,8 @@
  * Every op has one `infer` used both at load time (shape inference, validation, where input
  * values may be unknown: data == NULL, rank == -1, dims == -1) and at run time (all inputs
  * known), so a model that loads never meets an unchecked case at run time. `run` receives
- * outputs already allocated with the inferred shapes, unless the op sets `self_alloc`. */
+ * outputs already allocated with the inferred shapes and uninitialised contents (run must write
+ * every element), unless the op sets `self_alloc`. */
 #ifndef PTQ_EXEC_OP_H
 #define PTQ_EXEC_OP_H
 

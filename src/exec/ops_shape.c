@@ -696,7 +696,10 @@ static ptq_status cos_run(op_ctx *c) {
   ptq_tensor *y = c->out[0];
   int64_t n = ptq_tensor_numel(y);
   size_t es = ptq_dtype_size(y->dtype);
-  if (!a) return PTQ_OK; /* zero-filled float */
+  if (!a) {
+    memset(y->data, 0, (size_t)n * es); /* default value: float 0 */
+    return PTQ_OK;
+  }
   for (int64_t i = 0; i < n; i++) memcpy((char *)y->data + (size_t)i * es, a->t->data, es);
   return PTQ_OK;
 }

@@ -70,7 +70,12 @@ error:
   return st;
 }
 
-static ptq_status prepare_graph(ir_graph *g, int optimize);
+typedef struct prep_ctx {
+  int optimize;
+  int64_t batch, orig_batch; /* batch override (0: none) and the batch the model declared */
+} prep_ctx;
+
+static ptq_status prepare_graph(ir_graph *g, const prep_ctx *pc);
 
 /* Outer values of subgraphs take the current type and shape of the enclosing value. */
 static void refresh_outer(ir_graph *sg) {
@@ -88,7 +93,8 @@ static void refresh_outer(ir_graph *sg) {
   }
 }
 
-static ptq_status infer_node(ir_graph *g, int ni, int optimize) {
+static ptq_status infer_node(ir_graph *g, int ni, const prep_ctx *pc) {
+  int optimize = pc->optimize;
   ir_node *n = &g->nodes[ni];
   const op_def *op = op_find(n->op_type, n->domain, g->opset);
   if (!op) {
@@ -113,7 +119,7 @@ static ptq_status infer_node(ir_graph *g, int ni, int optimize) {
   for (int a = 0; a < n->n_attrs; a++)
     if (n->attrs[a].g) {
       refresh_outer(n->attrs[a].g);
-      PTQ_TRY(prepare_graph(n->attrs[a].g, optimize));
+      PTQ_TRY(prepare_graph(n->attrs[a].g, pc));
     }
   ptq_tensor in_shapes[64], out_shapes[16], *in[64], *out[16];
   if (n->n_inputs > 64 || n->n_outputs > 16)
@@ -259,9 +265,81 @@ static ptq_status prune(ir_graph *g) {
   return ir_graph_toposort(g);
 }
 
-static ptq_status prepare_graph(ir_graph *g, int optimize) {
+/* True if every consumer of value v also reads a value of the given rank whose first dim is
+ * `batch` (so a constant shape feeding v is a batch-1 leftover of the export). */
+static int consumers_batched(const ir_graph *g, int v, int rank, int64_t batch) {
+  int seen = 0;
+  for (int j = 0; j < g->n_nodes; j++) {
+    const ir_node *n = &g->nodes[j];
+    int reads = 0, other = 0;
+    for (int k = 0; k < n->n_inputs; k++) {
+      int u = n->inputs[k];
+      if (u == v) reads = 1;
+      else if (u >= 0 && g->values[u].rank == rank && g->values[u].dims[0] == batch) other = 1;
+    }
+    if (reads && !other) return 0;
+    seen |= reads;
+  }
+  return seen;
+}
+
+/* With a batch override, models exported with a fixed batch keep it in constant shapes. A
+ * Reshape whose target starts with the declared batch while its input carries the new one, and
+ * a ConstantOfShape/Expand whose shape starts with it while all its consumers combine it with
+ * batched values, get their own copy of the shape with the new batch. */
+static ptq_status rebatch_shape(ir_graph *g, int ni, const prep_ctx *pc) {
+  ir_node *n = &g->nodes[ni];
+  if (pc->batch <= 0 || pc->orig_batch < 0 || pc->batch == pc->orig_batch) return PTQ_OK;
+  int reshape = strcmp(n->op_type, "Reshape") == 0, expand = strcmp(n->op_type, "Expand") == 0;
+  int cos = strcmp(n->op_type, "ConstantOfShape") == 0;
+  int si = cos ? 0 : 1;
+  if (!(reshape || expand || cos) || n->n_inputs <= si || n->inputs[si] < 0 || n->outputs[0] < 0)
+    return PTQ_OK;
+  const ptq_tensor *shape = g->values[n->inputs[si]].data;
+  if (!shape || shape->dtype != PTQ_DT_INT64 || shape->rank != 1 || shape->dims[0] < 1 ||
+      ((const int64_t *)shape->data)[0] != pc->orig_batch)
+    return PTQ_OK;
+  if (reshape) {
+    const ir_value *x = &g->values[n->inputs[0]];
+    if (x->rank < 1 || x->dims[0] != pc->batch) return PTQ_OK;
+  } else if (!consumers_batched(g, n->outputs[0], (int)shape->dims[0], pc->batch)) {
+    return PTQ_OK;
+  }
+  char *name = ptq_asprintf("%s__ptq_batch%lld", g->values[n->inputs[si]].name, (long long)pc->batch);
+  if (!name) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  int v = ir_graph_find(g, name);
+  if (v < 0) {
+    ptq_tensor *t;
+    ptq_status st = ir_tensor_clone(shape, &t);
+    if (st == PTQ_OK && (v = ir_graph_add_value(g, name)) < 0) {
+      ptq_tensor_destroy(t);
+      st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    }
+    if (st != PTQ_OK) {
+      free(name);
+      return st;
+    }
+    ((int64_t *)t->data)[0] = pc->batch;
+    ir_value *val = &g->values[v];
+    val->data = t;
+    val->is_initializer = 1;
+    val->has_type = 1;
+    val->dtype = t->dtype;
+    val->rank = 1;
+    val->dims[0] = t->dims[0];
+  }
+  free(name);
+  g->nodes[ni].inputs[si] = v;
+  return PTQ_OK;
+}
+
+static ptq_status prepare_graph(ir_graph *g, const prep_ctx *pc) {
+  int optimize = pc->optimize;
   PTQ_TRY(ir_graph_toposort(g));
-  for (int i = 0; i < g->n_nodes; i++) PTQ_TRY(infer_node(g, i, optimize));
+  for (int i = 0; i < g->n_nodes; i++) {
+    PTQ_TRY(rebatch_shape(g, i, pc));
+    PTQ_TRY(infer_node(g, i, pc));
+  }
   for (int i = 0; i < g->n_outputs; i++) {
     const ir_value *v = &g->values[g->outputs[i]];
     if (v->dtype == PTQ_DT_UNDEFINED && !v->outer)
@@ -340,6 +418,9 @@ static ptq_status apply_overrides(ir_graph *g, const ptq_load_options *opts) {
 }
 
 ptq_status exec_prepare_model(ptq_model *m, const ptq_load_options *opts) {
-  PTQ_TRY(apply_overrides(m->graph, opts));
-  return prepare_graph(m->graph, !(opts && opts->no_optimize));
+  prep_ctx pc = {.optimize = !(opts && opts->no_optimize), .batch = opts ? opts->batch : 0};
+  ir_graph *g = m->graph;
+  pc.orig_batch = (g->n_inputs && g->values[g->inputs[0]].rank >= 1) ? g->values[g->inputs[0]].dims[0] : -1;
+  PTQ_TRY(apply_overrides(g, opts));
+  return prepare_graph(g, &pc);
 }

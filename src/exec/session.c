@@ -79,6 +79,9 @@ ptq_status ptq_session_create(const ptq_model *model, const ptq_session_options 
 
 void ptq_session_destroy(ptq_session *s) {
   if (!s) return;
+  for (int i = 0; i < s->pool.n; i++) free(s->pool.bufs[i]);
+  free(s->pool.bufs);
+  free(s->pool.caps);
   for (int i = 0; i < s->n_plans; i++) plan_destroy(s->plans[i]);
   free(s->plans);
   free(s);
@@ -94,8 +97,64 @@ ptq_tensor *exec_frame_get(exec_frame *f, int v) {
   return f->vals[v];
 }
 
+#define POOL_MAX 64
+
+/* Takes the smallest pooled buffer of at least `bytes` (NULL if none). */
+static void *pool_take(exec_pool *p, size_t bytes) {
+  int best = -1;
+  for (int i = 0; i < p->n; i++)
+    if (p->caps[i] >= bytes && (best < 0 || p->caps[i] < p->caps[best])) best = i;
+  if (best < 0) return NULL;
+  void *b = p->bufs[best];
+  p->n--;
+  p->bufs[best] = p->bufs[p->n];
+  p->caps[best] = p->caps[p->n];
+  return b;
+}
+
+/* Keeps t's data for reuse (or frees it) and frees t. */
+static void pool_put(exec_pool *p, ptq_tensor *t) {
+  if (!t) return;
+  if (t->owns_data && t->data) {
+    size_t bytes = (size_t)ptq_tensor_numel(t) * ptq_dtype_size(t->dtype);
+    if (p->n == p->cap && p->cap < POOL_MAX) {
+      int cap = p->cap ? p->cap * 2 : 16;
+      void **b = ptq_realloc_array(p->bufs, (size_t)cap, sizeof *b);
+      if (b) p->bufs = b;
+      size_t *c = b ? ptq_realloc_array(p->caps, (size_t)cap, sizeof *c) : NULL;
+      if (c) p->caps = c;
+      if (b && c) p->cap = cap;
+    }
+    if (p->n < p->cap && bytes >= 4096) {
+      p->bufs[p->n] = t->data;
+      p->caps[p->n++] = bytes;
+      t->data = NULL;
+    }
+  }
+  ptq_tensor_destroy(t);
+}
+
+/* Creates an uninitialised tensor, reusing a pooled buffer when one is large enough. */
+static ptq_status pool_tensor(exec_pool *p, const ptq_tensor *shape, ptq_tensor **out) {
+  size_t bytes = (size_t)ptq_tensor_numel(shape) * ptq_dtype_size(shape->dtype);
+  void *buf = bytes >= 4096 ? pool_take(p, bytes) : NULL;
+  if (!buf) return ptq_tensor_create(shape->dtype, shape->rank, shape->dims, out);
+  ptq_tensor *t = calloc(1, sizeof *t);
+  if (!t) {
+    free(buf);
+    return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  }
+  t->dtype = shape->dtype;
+  t->rank = shape->rank;
+  memcpy(t->dims, shape->dims, sizeof t->dims);
+  t->data = buf;
+  t->owns_data = 1;
+  *out = t;
+  return PTQ_OK;
+}
+
 static void frame_release(exec_frame *f, int v) {
-  if (f->owned[v]) ptq_tensor_destroy(f->vals[v]);
+  if (f->owned[v]) pool_put(&f->sess->pool, f->vals[v]);
   f->vals[v] = NULL;
   f->owned[v] = 0;
 }
@@ -141,8 +200,7 @@ ptq_status exec_node(exec_frame *f, int ni) {
                        ir_node_desc(n), k);
         goto done;
       }
-      if ((st = ptq_tensor_create(shapes[k].dtype, shapes[k].rank, shapes[k].dims, &outs[k])) !=
-          PTQ_OK) {
+      if ((st = pool_tensor(&f->sess->pool, &shapes[k], &outs[k])) != PTQ_OK) {
         ptq_error_prefix(st, "%s: ", ir_node_desc(n));
         goto done;
       }

@@ -1,7 +1,5 @@
 /* Convolution dispatch: direct kernel for c_in/group == 1, plain GEMM for 1x1 stride-1
  * unpadded convolutions, im2col + GEMM otherwise (one image and one group at a time). */
-#include <string.h>
-
 #include "kernels/kernels_internal.h"
 #include "util/util.h"
 
@@ -22,7 +20,7 @@ size_t ptq_conv2d_scratch_size(const ptq_conv_params *p) {
 static void im2col(const ptq_conv_params *p, int64_t c, const float *x, float *col) {
   const int64_t kk = p->k_h * p->k_w, hw_out = p->h_out * p->w_out, rows = c * kk;
   const int64_t w_out = p->w_out, w_in = p->w_in, s_w = p->stride_w;
-#pragma omp parallel for num_threads(ptq_threads()) if (rows * hw_out >= PTQ_PAR_MIN_WORK)
+#pragma omp parallel for num_threads(ptq_threads()) if (rows * hw_out >= PTQ_PAR_MIN_COPY)
   for (int64_t r = 0; r < rows; r++) {
     const int64_t ci = r / kk, kh = r % kk / p->k_w, kw = r % p->k_w;
     const int64_t off_w = kw * p->dil_w - p->pad_l;
@@ -32,18 +30,18 @@ static void im2col(const ptq_conv_params *p, int64_t c, const float *x, float *c
     float *out = col + r * hw_out;
     for (int64_t oh = 0; oh < p->h_out; oh++, out += w_out) {
       const int64_t ih = oh * p->stride_h - p->pad_t + kh * p->dil_h;
-      if (ih < 0 || ih >= p->h_in || lo == hi) {
-        memset(out, 0, (size_t)w_out * sizeof *out);
+      if (ih < 0 || ih >= p->h_in) {
+        ptq_zero_f32(out, w_out);
         continue;
       }
       const float *xr = xc + ih * w_in;
-      for (int64_t ow = 0; ow < lo; ow++) out[ow] = 0.0f;
+      ptq_zero_f32(out, lo);
       if (s_w == 1) {
-        memcpy(out + lo, xr + lo + off_w, (size_t)(hi - lo) * sizeof *out);
+        ptq_copy_f32(out + lo, xr + lo + off_w, hi - lo);
       } else {
         for (int64_t ow = lo; ow < hi; ow++) out[ow] = xr[ow * s_w + off_w];
       }
-      for (int64_t ow = hi; ow < w_out; ow++) out[ow] = 0.0f;
+      ptq_zero_f32(out + hi, w_out - hi);
     }
   }
 }

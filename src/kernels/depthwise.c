@@ -4,7 +4,6 @@
  * flattened to one dimension (row stride = padded width), which keeps vector lanes busy on
  * narrow planes. Each output is bias + Σ taps in (kh, kw) order, contracted with fmaf. */
 #include <math.h>
-#include <string.h>
 
 #include "kernels/kernels_internal.h"
 #include "util/util.h"
@@ -64,12 +63,12 @@ static void band(const ptq_conv_params *p, const float *x, const float *w, float
     float *dst = xb + r * wp;
     const int64_t ih = ih0 + r;
     if (ih < 0 || ih >= p->h_in) {
-      memset(dst, 0, (size_t)wp * sizeof *dst);
+      ptq_zero_f32(dst, wp);
       continue;
     }
-    memset(dst, 0, (size_t)p->pad_l * sizeof *dst);
-    memcpy(dst + p->pad_l, x + ih * w_in, (size_t)w_in * sizeof *dst);
-    memset(dst + p->pad_l + w_in, 0, (size_t)(wp - p->pad_l - w_in) * sizeof *dst);
+    ptq_zero_f32(dst, p->pad_l);
+    ptq_copy_f32(dst + p->pad_l, x + ih * w_in, w_in);
+    ptq_zero_f32(dst + p->pad_l + w_in, wp - p->pad_l - w_in);
   }
   const int k3x3 = p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
   if (p->stride_h == 1 && p->stride_w == 1) {
@@ -80,8 +79,7 @@ static void band(const ptq_conv_params *p, const float *x, const float *w, float
     } else {
       window_generic(p, xb, w, b, tb, n, 1, p->dil_h * wp);
     }
-    for (int64_t r = 0; r < rows; r++)
-      memcpy(y + (oh0 + r) * w_out, tb + r * wp, (size_t)w_out * sizeof *y);
+    for (int64_t r = 0; r < rows; r++) ptq_copy_f32(y + (oh0 + r) * w_out, tb + r * wp, w_out);
     return;
   }
   for (int64_t r = 0; r < rows; r++) {

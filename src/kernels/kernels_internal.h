@@ -3,12 +3,54 @@
 #define PTQ_KERNELS_INTERNAL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
 /* Work (in output elements) below which a kernel runs on the calling thread only: forking a
- * team costs more than it saves. */
+ * team costs more than it saves. Pure copies need more work to pay for a fork. */
 #define PTQ_PAR_MIN_WORK 16384
+#define PTQ_PAR_MIN_COPY (1 << 17)
+
+/* Copy and zero-fill of float runs. The short runs of im2col and of padded row buffers are
+ * done with inline fixed-size moves (a libc call costs more than moving a few floats); the
+ * shapes of these helpers keep the compiler from turning them back into libc calls. */
+static inline void ptq_copy_f32(float *restrict d, const float *restrict s, int64_t n) {
+  if (n >= 64) {
+    memcpy(d, s, (size_t)n * sizeof *d);
+    return;
+  }
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) memcpy(d + i, s + i, 8 * sizeof *d);
+  if (n - i >= 4) {
+    memcpy(d + i, s + i, 4 * sizeof *d);
+    i += 4;
+  }
+  if (n - i >= 2) {
+    memcpy(d + i, s + i, 2 * sizeof *d);
+    i += 2;
+  }
+  if (i < n) d[i] = s[i];
+}
+
+static inline void ptq_zero_f32(float *d, int64_t n) {
+  static const float zeros[8];
+  if (n >= 64) {
+    memset(d, 0, (size_t)n * sizeof *d);
+    return;
+  }
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) memcpy(d + i, zeros, sizeof zeros);
+  if (n - i >= 4) {
+    memcpy(d + i, zeros, 4 * sizeof *d);
+    i += 4;
+  }
+  if (n - i >= 2) {
+    memcpy(d + i, zeros, 2 * sizeof *d);
+    i += 2;
+  }
+  if (i < n) d[i] = 0.0f;
+}
 
 /* Sets [*lo, *hi) to the indices i in [0, n_i) for which 0 <= i*s + off < n_o (s >= 1). The
  * range is empty (*lo == *hi) when no index qualifies, and always lies within [0, n_i]. */

@@ -163,7 +163,8 @@ static void check_decode(const char *file, int w, int h, int ch, const float *wa
   assert_int_equal(im.h, h);
   assert_int_equal(im.channels, ch);
   for (int i = 0; i < w * h * ch; i++)
-    if (fabs(im.pix[i] - want[i]) > tol) fail_msg("%s[%d] = %d, want %g", file, i, im.pix[i], want[i]);
+    if (fabs(im.pix[i] - want[i]) > tol)
+      fail_msg("%s[%d] = %d, want %g", file, i, im.pix[i], want[i]);
   free(im.pix);
 }
 
