@@ -7,8 +7,9 @@ for ptq (`ptq bench --json --threads T --batch B`, key latency_ms) and for onnxr
 (in process, CPUExecutionProvider, intra_op_num_threads=T, inter_op_num_threads=1,
 sequential execution, default graph optimisations), and the ratio ptq/ORT (< 1: ptq faster).
 
-ORT uses the same number of warm-up and timed runs as ptq when `ptq bench --json` reports
-them (keys warmup / repeats|runs|iterations); otherwise --warmup / --repeats (defaults 3 / 20).
+ptq gets --warmup W --repeat R (defaults 3 / 20; ptq itself keeps running past R until 1 s
+has passed) and ORT then does W warm-up runs and as many timed runs as ptq reports having
+done (json key runs), so both medians come from the same number of runs.
 ORT gets a copy of the model (temp dir) with initializers removed from the graph inputs; for
 batch 32 the copy also has a dynamic batch dim (inputs and outputs; value_info dropped; Reshape
 targets starting with a literal 1 made to start with 0), checked against the batch-1 model on
@@ -144,12 +145,12 @@ def check_batch_copy(orig, copy, feeds):
                for x, y in zip(a, b))
 
 
-def bench_ptq(ptq, model_path, batch, threads, warmup, repeats, timeout):
+def bench_ptq(ptq, model_path, batch, threads, warmup, repeats, timeout, repeat_flag):
     cmd = [ptq, "bench", model_path, "--json", "--threads", str(threads), "--batch", str(batch)]
     if warmup is not None:
         cmd += ["--warmup", str(warmup)]
     if repeats is not None:
-        cmd += ["--repeats", str(repeats)]
+        cmd += [repeat_flag, str(repeats)]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     if p.returncode != 0:
         msg = p.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -179,14 +180,15 @@ def bench_ort(model_path, feeds, threads, warmup, repeats):
 
 
 def ptq_bench_flags(ptq):
-    """Which of --warmup / --repeats `ptq bench` accepts (from its usage text)."""
+    """(accepts --warmup, the repeat flag or None) from `ptq bench --help`."""
     try:
         p = subprocess.run([ptq, "bench", "--help"], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=10)
         text = p.stdout.decode("utf-8", "replace")
     except (OSError, subprocess.TimeoutExpired):
         text = ""
-    return "--warmup" in text, "--repeats" in text
+    m = re.search(r"--repeats?\b", text)
+    return "--warmup" in text, (m.group(0) if m else None)
 
 
 def main():
@@ -217,7 +219,7 @@ def main():
         models += [h for h in hits if h not in models]
     batches = [int(b) for b in args.batches.split(",")]
     threads_list = [int(t) for t in args.threads.split(",")]
-    has_warmup, has_repeats = ptq_bench_flags(ptq)
+    has_warmup, repeat_flag = ptq_bench_flags(ptq)
 
     print("machine : %s, %d logical CPUs (os.sched_getaffinity: %d), %s"
           % (cpu_model(), os.cpu_count() or 0, len(os.sched_getaffinity(0)), platform.machine()))
@@ -261,7 +263,8 @@ def main():
                     try:
                         res = bench_ptq(ptq, path, batch, threads,
                                         args.warmup if has_warmup else None,
-                                        args.repeats if has_repeats else None, args.timeout)
+                                        args.repeats if repeat_flag else None, args.timeout,
+                                        repeat_flag)
                         ptq_ms = float(res["latency_ms"])
                         # use ptq's own counts for ORT when it reports them
                         warmup = int(res.get("warmup", warmup))

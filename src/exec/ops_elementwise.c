@@ -359,6 +359,10 @@ static inline int64_t bin_i64(binary_kind k, int64_t a, int64_t b, int *div0) {
   case B_AND: return (a != 0) && (b != 0);
   case B_OR: return (a != 0) || (b != 0);
   case B_XOR: return (a != 0) != (b != 0);
+  case B_POW: { /* exact for the small integer powers that fit; saturating like a cast */
+    double r = pow((double)a, (double)b);
+    return r >= 9.2233720368547758e18 ? INT64_MAX : r <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)r;
+  }
   case B_BITSHIFT_L: return ub >= 64 ? 0 : (int64_t)(ua << ub);
   case B_BITSHIFT_R: return ub >= 64 ? 0 : (int64_t)(ua >> ub);
   default: return 0;
@@ -474,7 +478,7 @@ static void binary_generic(binary_kind k, const ptq_tensor *a, const ptq_tensor 
       offa += idx * sa[d];
       offb += idx * sb[d];
     }
-    if (fl) op_put(y, o, bin_d(k, op_get(a, offa), op_get(b, offb)));
+    if (fl || (k == B_POW && is_float_dt(b->dtype))) op_put(y, o, bin_d(k, op_get(a, offa), op_get(b, offb)));
     else put_i64(y, o, bin_i64(k, get_i64(a, offa), get_i64(b, offb), div0));
   }
 }

@@ -237,7 +237,7 @@ static ptq_status parse_graph(const Onnx__GraphProto *gp, ir_graph *g, const cha
     if ((v = ir_graph_add_value(g, nm)) < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
     ir_value *val = &g->values[v];
     val->is_input = 1;
-    PTQ_TRY(parse_type(val, vi->type, 1));
+    PTQ_TRY(parse_type(val, vi->type, depth == 0));
     if (vi->doc_string && vi->doc_string[0]) val->doc_string = ptq_strdup(vi->doc_string);
     g->inputs[g->n_inputs++] = v;
   }
@@ -330,7 +330,7 @@ ptq_status onnx_parse_model(const void *buf, size_t len, const char *base_dir, p
     if (dom[0] == '\0' || strcmp(dom, "ai.onnx") == 0) m->opset = ver;
   }
   if (m->opset < 0) {
-    st = ptq_error(PTQ_ERR_INVALID_MODEL, "model imports no default-domain opset");
+    st = ptq_error(PTQ_ERR_UNSUPPORTED, "model imports no default-domain (ai.onnx) opset");
     goto done;
   }
   if (m->opset < 7 || m->opset > 21) {

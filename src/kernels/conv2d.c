@@ -1,9 +1,10 @@
-/* Convolution dispatch: direct kernel for c_in/group == 1, plain GEMM for 1x1 stride-1
- * unpadded convolutions, im2col + GEMM otherwise (one image and one group at a time). */
+/* Convolution dispatch: depthwise kernel for c_in/group == 1, plain GEMM for 1x1 stride-1
+ * unpadded convolutions, else the register-blocked direct kernel where it is built and the
+ * kernel is small enough, else im2col + GEMM (one image and one group at a time). */
 #include "kernels/kernels_internal.h"
 #include "util/util.h"
 
-static int conv_is_direct(const ptq_conv_params *p) { return p->c_in / p->group == 1; }
+static int conv_is_depthwise(const ptq_conv_params *p) { return p->c_in / p->group == 1; }
 
 static int conv_is_pointwise(const ptq_conv_params *p) {
   return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 &&
@@ -11,7 +12,10 @@ static int conv_is_pointwise(const ptq_conv_params *p) {
 }
 
 size_t ptq_conv2d_scratch_size(const ptq_conv_params *p) {
-  if (conv_is_direct(p) || conv_is_pointwise(p)) return 0;
+  if (conv_is_depthwise(p) || conv_is_pointwise(p)) return 0;
+#if PTQ_HAVE_CONV_DIRECT
+  if (ptq_conv2d_direct_applies(p)) return ptq_conv2d_direct_scratch_size(p);
+#endif
   return (size_t)(p->c_in / p->group * p->k_h * p->k_w) * (size_t)(p->h_out * p->w_out);
 }
 
@@ -48,14 +52,20 @@ static void im2col(const ptq_conv_params *p, int64_t c, const float *x, float *c
 
 void ptq_conv2d_f32(const ptq_conv_params *p, const float *x, const float *w, const float *bias,
                     float *y, float *scratch) {
-  if (conv_is_direct(p)) {
+  if (conv_is_depthwise(p)) {
     ptq_conv2d_depthwise_f32(p, x, w, bias, y);
     return;
   }
+  const int pointwise = conv_is_pointwise(p);
+#if PTQ_HAVE_CONV_DIRECT
+  if (!pointwise && ptq_conv2d_direct_applies(p)) {
+    ptq_conv2d_direct_f32(p, x, w, bias, y, scratch);
+    return;
+  }
+#endif
   const int64_t g_cin = p->c_in / p->group, g_cout = p->c_out / p->group;
   const int64_t hw_in = p->h_in * p->w_in, hw_out = p->h_out * p->w_out;
   const int64_t kdim = g_cin * p->k_h * p->k_w;
-  const int pointwise = conv_is_pointwise(p);
   for (int64_t ni = 0; ni < p->n; ni++) {
     float *yn = y + ni * p->c_out * hw_out;
     if (bias) ptq_fill_bias(yn, bias, p->c_out, hw_out);

@@ -2,6 +2,7 @@
 #ifndef PTQ_KERNELS_INTERNAL_H
 #define PTQ_KERNELS_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -67,6 +68,19 @@ static inline void ptq_tap_range(int64_t off, int64_t s, int64_t n_i, int64_t n_
 
 /* y[ch][0..hw) = bias[ch] for ch in [0, c), or 0 when bias is NULL. */
 void ptq_fill_bias(float *y, const float *bias, int64_t c, int64_t hw);
+
+/* Register-blocked direct convolution (conv_direct.c), built where AVX2 and FMA are enabled;
+ * for kernels of at most PTQ_CONV_DIRECT_MAX_TAPS taps. Any group, stride, dilation, padding. */
+#if defined(__AVX2__) && defined(__FMA__)
+#define PTQ_HAVE_CONV_DIRECT 1
+#else
+#define PTQ_HAVE_CONV_DIRECT 0
+#endif
+#define PTQ_CONV_DIRECT_MAX_TAPS 64
+int ptq_conv2d_direct_applies(const ptq_conv_params *p);
+size_t ptq_conv2d_direct_scratch_size(const ptq_conv_params *p);
+void ptq_conv2d_direct_f32(const ptq_conv_params *p, const float *x, const float *w,
+                           const float *bias, float *y, float *scratch);
 
 /* Direct convolution for c_in / group == 1 (depthwise with any channel multiplier): output
  * channel oc reads input channel oc / (c_out / group). No scratch. */

@@ -116,7 +116,8 @@ def load_case(case_dir):
 
 
 def np_to_npy(arr, path):
-    arr = np.ascontiguousarray(arr)
+    # not np.ascontiguousarray: it turns 0-d arrays into shape (1,)
+    arr = np.array(arr, order="C", copy=True)
     np.save(path, arr, allow_pickle=False)
 
 
@@ -293,15 +294,20 @@ def main():
         print("%-34s %5d %6d %6d %6s %6d" % (op, sum(c.values()), c["passed"], c["rejected"],
                                              c["failed"] or "", c["skipped"]))
 
-    # ---- rejected: the messages, grouped
+    # ---- rejected: the messages, grouped (file paths removed)
     rej = collections.Counter()
     for r in results:
         if r["status"] == "rejected":
-            rej[re.sub(r"\s+", " ", r["detail"])[:120]] += 1
+            msg = re.sub(r"'?/[^\s':]+'?:?", "", r["detail"])
+            rej[re.sub(r"\s+", " ", msg)[:140]] += 1
     if rej:
-        print("\nrejected-unsupported messages (count, message):")
-        for msg, n in rej.most_common():
+        print("\nrejected-unsupported messages (count, message without file paths):")
+        top = rej.most_common()
+        for msg, n in top[:40]:
             print("  %4d  %s" % (n, msg))
+        if len(top) > 40:
+            print("  ... and %d more distinct messages (%d cases)"
+                  % (len(top) - 40, sum(n for _, n in top[40:])))
 
     # ---- failures
     unexpected = [r for r in results if r["status"] == "failed"

@@ -119,7 +119,10 @@ def norm_graph(g):
 
 def types_compatible(a, b):
     """type_key a (original) vs b (converted): same elem type (if both known) and fixed
-    dims kept; b may be less specific only where a was unknown."""
+    dims kept. Whatever a specifies must be kept; b may add what a leaves out (ptq writes
+    the element type of subgraph outputs that the exporter left untyped)."""
+    if a == ("non-tensor", None):  # no type at all in the original
+        return True
     if a[0] == "non-tensor" or b[0] == "non-tensor":
         return a == b
     if a[0] and b[0] and a[0] != b[0]:
@@ -135,44 +138,51 @@ def describe_node(n):
     return "%s%s(%s) -> %s" % (n[0] + "." if n[0] else "", n[1], ", ".join(n[2]), ", ".join(n[3]))
 
 
+def diff_attrs(a, b, i, where):
+    """Attribute differences of two normalised nodes with the same op/inputs/outputs."""
+    out = []
+    da, db = dict(a[4]), dict(b[4])
+    if len(da) != len(a[4]) or len(db) != len(b[4]):
+        return ["%s: node %d %s has a repeated attribute" % (where, i, describe_node(a))]
+    for k in sorted(set(da) | set(db)):
+        if k not in db:
+            out.append("%s: node %d %s lost attribute %s" % (where, i, describe_node(a), k))
+        elif k not in da:
+            out.append("%s: node %d %s gained attribute %s=%s" % (
+                where, i, describe_node(a), k, str(db[k])[:60]))
+        elif da[k][0] == "graph" and db[k][0] == "graph":
+            out += diff_graphs(da[k][1], db[k][1], "%s/%s.%s" % (where, a[1], k))
+        elif da[k][0] == "graphs" and db[k][0] == "graphs" and len(da[k][1]) == len(db[k][1]):
+            for j, (ga, gb) in enumerate(zip(da[k][1], db[k][1])):
+                out += diff_graphs(ga, gb, "%s/%s.%s[%d]" % (where, a[1], k, j))
+        elif da[k] != db[k]:
+            out.append("%s: node %d %s attribute %s differs: %s vs %s" % (
+                where, i, describe_node(a), k, str(db[k])[:60], str(da[k])[:60]))
+    return out
+
+
 def diff_graphs(orig, conv, where="graph"):
     """Semantic differences of normalised graphs, as a list of strings (empty: same)."""
     out = []
-    if orig["nodes"] != conv["nodes"]:
-        if sorted(map(repr, orig["nodes"])) == sorted(map(repr, conv["nodes"])):
-            out.append("%s: same nodes but in a different order" % where)
+    no, nc = orig["nodes"], conv["nodes"]
+    if len(no) == len(nc) and no != nc and \
+            sorted(n[:4] for n in no) == sorted(n[:4] for n in nc) and \
+            [n[:4] for n in no] != [n[:4] for n in nc]:
+        out.append("%s: same nodes but in a different order" % where)
+        return out
+    if len(no) != len(nc):
+        out.append("%s: %d non-Constant nodes, expected %d" % (where, len(nc), len(no)))
+    for i, (a, b) in enumerate(zip(no, nc)):
+        if a == b:
+            continue
+        if a[:4] != b[:4]:
+            out.append("%s: node %d is %s, expected %s" % (where, i, describe_node(b),
+                                                           describe_node(a)))
         else:
-            no, nc = orig["nodes"], conv["nodes"]
-            if len(no) != len(nc):
-                out.append("%s: %d non-Constant nodes, expected %d" % (where, len(nc), len(no)))
-            for i, (a, b) in enumerate(zip(no, nc)):
-                if a == b:
-                    continue
-                n_before = len(out)
-                if a[:4] != b[:4]:
-                    out.append("%s: node %d is %s, expected %s" % (where, i, describe_node(b),
-                                                                   describe_node(a)))
-                else:
-                    da, db = dict(a[4]), dict(b[4])
-                    for k in sorted(set(da) | set(db)):
-                        if k not in db:
-                            out.append("%s: node %d %s lost attribute %s" % (
-                                where, i, describe_node(a), k))
-                        elif k not in da:
-                            out.append("%s: node %d %s gained attribute %s=%s" % (
-                                where, i, describe_node(a), k, str(db[k])[:60]))
-                        elif da[k][0] == "graph" and db[k][0] == "graph":
-                            out += diff_graphs(da[k][1], db[k][1], "%s/%s.%s" % (
-                                where, a[1], k))
-                        elif da[k] != db[k]:
-                            out.append("%s: node %d %s attribute %s differs: %s vs %s" % (
-                                where, i, describe_node(a), k, str(db[k])[:60],
-                                str(da[k])[:60]))
-                if len(out) == n_before:
-                    out.append("%s: node %d %s differs in attributes" % (where, i, describe_node(a)))
-                if len(out) >= 5:
-                    out.append("%s: (further node differences not listed)" % where)
-                    break
+            out += diff_attrs(a, b, i, where)
+        if len(out) >= 6:
+            out.append("%s: (further node differences not listed)" % where)
+            break
     co, cc = orig["consts"], conv["consts"]
     missing = sorted(set(co) - set(cc))
     extra = sorted(set(cc) - set(co))

@@ -1,6 +1,6 @@
 /* Convolution and transposed convolution against naive direct references: every dispatch
- * path (pointwise GEMM, im2col GEMM, direct depthwise incl. the 3x3 fast paths) on fixed and
- * random shapes. */
+ * path (pointwise GEMM, register-blocked direct, im2col GEMM for large kernels, depthwise with
+ * its 3x3 fast paths) on fixed and random shapes. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -179,6 +179,13 @@ static void test_conv_im2col(void **state) {
   run_conv("1-D", cp(2, 4, 1, 50, 6, 1, 1, 5, 1, 2, 1, 2, 0, 3, 0, 1), 1);
   run_conv("1-D grouped", cp(1, 6, 1, 31, 4, 2, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1), 1);
   run_conv("3x3 large", cp(1, 16, 60, 80, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1);
+  run_conv("9x9 p4 (im2col)", cp(2, 3, 12, 11, 5, 1, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4), 1);
+  run_conv("9x9 s2 grouped (im2col)", cp(1, 4, 20, 19, 6, 2, 9, 9, 2, 2, 1, 1, 4, 3, 2, 4), 0);
+  run_conv("1-D 1x65 dilated (im2col)", cp(1, 2, 1, 150, 3, 1, 1, 65, 1, 1, 1, 2, 0, 5, 0, 7), 1);
+  run_conv("11x7 s3x2 (im2col)", cp(1, 3, 30, 25, 4, 1, 11, 7, 3, 2, 1, 1, 1, 2, 3, 0), 1);
+  run_conv("64->64 8x8", cp(1, 64, 8, 8, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1);
+  run_conv("256->12 4x5", cp(1, 256, 4, 5, 12, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1);
+  run_conv("s3 dilated 2 grouped", cp(2, 6, 23, 29, 9, 3, 3, 3, 3, 3, 2, 2, 2, 1, 0, 3), 1);
   run_conv("first layer s2", cp(1, 3, 224, 224, 32, 1, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1), 1);
 }
 
