@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang + ASan/UBSan in build-fuzz/ and runs each for
 # SECONDS (default 60) over its seed corpus. Exits nonzero if a target finds a crash (or does
-# not build); crash inputs are left in build-fuzz/artifacts/.
+# not build); crash inputs are left in build-fuzz/artifacts/. Before fuzzing, each target
+# replays fuzz/regressions/<corpus>/* once (reproducers of bugs found earlier, named after
+# the bug; add new ones there) and fails if any of them still crashes.
 #   fuzz/run.sh 60          # both targets, 60 s each
 #   fuzz/run.sh 300 npy     # only fuzz_npy
 # Environment: SHARED (default ../shared from the project root; mnist-8.onnx is added to the
@@ -52,6 +54,17 @@ for name in "${TARGETS[@]}"; do
     fuzz_model_load) corpus=model ;;
     fuzz_npy) corpus=npy ;;
   esac
+  # Replay the saved reproducers of bugs found before, one process each.
+  bad=0
+  for f in "$ROOT/fuzz/regressions/$corpus"/*; do
+    [ -e "$f" ] || continue
+    if ! "$BUILD/fuzz/$name" "$f" >"$BUILD/regression.log" 2>&1; then
+      echo "=== $name: regression input still crashes: fuzz/regressions/$corpus/$(basename "$f")" >&2
+      grep -m1 -E "runtime error|ERROR: AddressSanitizer|ERROR: libFuzzer" "$BUILD/regression.log" >&2 || true
+      bad=1
+    fi
+  done
+  [ $bad -eq 0 ] || status=1
   echo "=== $name: ${SECONDS_PER_TARGET}s over fuzz/corpus/$corpus"
   # -rss_limit_mb (and the malloc limit that follows it): a few-KB input must not make the
   # loader allocate gigabytes; that is reported as a crash too.

@@ -1,4 +1,7 @@
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -18,7 +21,17 @@ static const char *const USAGE =
     "\n"
     "'ptq <command> --help' describes each command's options.\n";
 
+/* libgomp reads OMP_WAIT_POLICY once, before main. Its default (spinning) makes every parallel
+ * region wait for a descheduled thread when the cores are shared, which costs 10-100x; so the
+ * tool re-executes itself once with the passive policy unless the user chose one. */
+static void ensure_passive_omp(char **argv) {
+  if (getenv("OMP_WAIT_POLICY")) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv); /* returns only on failure: carry on with the default */
+}
+
 int main(int argc, char **argv) {
+  ensure_passive_omp(argv);
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
     fputs(USAGE, argc < 2 ? stderr : stdout);

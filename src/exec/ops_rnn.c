@@ -343,12 +343,12 @@ static ptq_status rnn_geometry(const op_ctx *c, rnn_geom *g) {
 
   /* sequence_lens values, when known, must lie in [0, seq_length] */
   const ptq_tensor *s = c->n_in > 4 ? c->in[4] : NULL;
-  if (s && s->data && op_shape_known(s) && g->dim[SYM_SEQ] >= 0) {
+  if (s && s->data && op_shape_known(s)) {
     int64_t cnt = ptq_tensor_numel(s);
     for (int64_t i = 0; i < cnt; i++) {
       int64_t v = s->dtype == PTQ_DT_INT32 ? ((const int32_t *)s->data)[i]
                                            : ((const int64_t *)s->data)[i];
-      if (v < 0 || v > g->dim[SYM_SEQ])
+      if (v < 0 || (g->dim[SYM_SEQ] >= 0 && v > g->dim[SYM_SEQ]))
         return op_fail(c, PTQ_ERR_DATA, "sequence_lens[%lld] = %lld is outside [0, seq_length = "
                        "%lld]", (long long)i, (long long)v, (long long)g->dim[SYM_SEQ]);
     }

@@ -191,9 +191,10 @@ ptq_status exec_node(exec_frame *f, int ni) {
       memset(&shapes[k], 0, sizeof shapes[k]);
       outs[k] = n->outputs[k] >= 0 ? &shapes[k] : NULL;
     }
-    if ((st = op->infer(&c)) != PTQ_OK) goto done;
+    st = op->infer(&c);
+    for (int k = 0; k < n->n_outputs; k++) outs[k] = NULL; /* they pointed at shapes[] */
+    if (st != PTQ_OK) goto done;
     for (int k = 0; k < n->n_outputs; k++) {
-      outs[k] = NULL;
       if (n->outputs[k] < 0) continue;
       if (!op_shape_known(&shapes[k])) {
         st = ptq_error(PTQ_ERR_INTERNAL, "%s: output %d shape unknown at run time",

@@ -3,7 +3,7 @@
  * to plane (ci, r % s_h, c % s_w) at row r / s_h, column c / s_w, planes being hq x wq. Output
  * (oh, ow) then sits at the flattened index q = oh*wq + ow, and tap (kh, kw) reads its plane
  * at q + (kh*d_h / s_h)*wq + kw*d_w / s_w: every stride and dilation becomes a unit-stride
- * sweep over q. Blocks of 4 output channels x 16 values of q are accumulated in registers over
+ * sweep over q. Blocks of 6 output channels x 16 values of q are accumulated in registers over
  * all (ci, kh, kw); values of q whose column is >= w_out are discarded. */
 #include "kernels/kernels_internal.h"
 
@@ -13,8 +13,11 @@
 
 #include "util/util.h"
 
-#define OC_BLOCK 4
-#define Q_BLOCK 16
+/* 6 x 2 accumulators of 8 floats, 2 input vectors and a broadcast weight: 15 of the 16 ymm
+ * registers. */
+#define OC_BLOCK 6
+#define Q_VECS 2
+#define Q_BLOCK (8 * Q_VECS)
 
 typedef struct layout {
   int64_t hq, wq;   /* plane rows and columns */
@@ -44,59 +47,55 @@ size_t ptq_conv2d_direct_scratch_size(const ptq_conv_params *p) {
   return (size_t)(p->c_in / p->group * l.cstride + Q_BLOCK);
 }
 
-/* Fills the phase-split padded layout from c channels of x. */
+/* Fills the phase-split padded layout from c channels of x: each channel's planes are zeroed,
+ * then the input rows are scattered into them. */
 static void load_input(const ptq_conv_params *p, const layout *l, int64_t c, const float *x,
                        float *xq) {
-  const int64_t s_h = p->stride_h, s_w = p->stride_w, rows = c * s_h * l->hq;
-#pragma omp parallel for num_threads(ptq_threads()) if (rows * s_w * l->wq >= PTQ_PAR_MIN_COPY)
-  for (int64_t i = 0; i < rows; i++) {
-    const int64_t ci = i / (s_h * l->hq), fr = i / l->hq % s_h, rq = i % l->hq;
-    const int64_t ih = rq * s_h + fr - p->pad_t;
+  const int64_t s_h = p->stride_h, s_w = p->stride_w, w_in = p->w_in;
+#pragma omp parallel for num_threads(ptq_threads()) if (c * l->cstride >= PTQ_PAR_MIN_COPY)
+  for (int64_t ci = 0; ci < c; ci++) {
+    float *xc = xq + ci * l->cstride;
+    ptq_zero_f32(xc, l->cstride);
     for (int64_t fc = 0; fc < s_w; fc++) {
-      float *dst = xq + ci * l->cstride + (fr * s_w + fc) * l->plane + rq * l->wq;
-      if (ih < 0 || ih >= p->h_in) {
-        ptq_zero_f32(dst, l->wq);
-        continue;
-      }
-      const float *xr = x + (ci * p->h_in + ih) * p->w_in;
       const int64_t off = fc - p->pad_l;
       int64_t lo, hi;
-      ptq_tap_range(off, s_w, l->wq, p->w_in, &lo, &hi);
-      ptq_zero_f32(dst, lo);
-      if (s_w == 1) {
-        ptq_copy_f32(dst + lo, xr + lo + off, hi - lo);
-      } else {
-        for (int64_t j = lo; j < hi; j++) dst[j] = xr[j * s_w + off];
+      ptq_tap_range(off, s_w, l->wq, w_in, &lo, &hi);
+      for (int64_t ih = 0; ih < p->h_in; ih++) {
+        const int64_t r = ih + p->pad_t;
+        const float *xr = x + (ci * p->h_in + ih) * w_in;
+        float *dst = xc + (r % s_h * s_w + fc) * l->plane + r / s_h * l->wq;
+        if (s_w == 1) {
+          ptq_copy_f32(dst + lo, xr + lo + off, hi - lo);
+        } else {
+          for (int64_t j = lo; j < hi; j++) dst[j] = xr[j * s_w + off];
+        }
       }
-      ptq_zero_f32(dst + hi, l->wq - hi);
     }
   }
 }
 
 /* Accumulates and stores NOC (<= OC_BLOCK) output channels starting at oc0 for the flattened
  * outputs [q0, q0 + Q_BLOCK). koff[t] is the offset of tap t = kh*k_w + kw within a channel. */
-static inline __attribute__((always_inline)) void block(
-    const ptq_conv_params *p, const layout *l, const float *xq, const float *w,
-    const float *bias, float *y, const int64_t *koff, int64_t oc0, int64_t q0, int noc) {
+static inline __attribute__((always_inline)) void
+block(const ptq_conv_params *p, const layout *l, const float *xq, const float *w, const float *bias,
+      float *y, const int64_t *koff, int64_t oc0, int64_t q0, int noc) {
   const int64_t kk = p->k_h * p->k_w, cin_kk = p->c_in / p->group * kk;
   const int64_t g_cin = p->c_in / p->group;
-  __m256 acc[OC_BLOCK][2];
+  __m256 acc[OC_BLOCK][Q_VECS];
   for (int j = 0; j < noc; j++) {
     const __m256 b = _mm256_set1_ps(bias ? bias[oc0 + j] : 0.0f);
-    acc[j][0] = b;
-    acc[j][1] = b;
+    for (int v = 0; v < Q_VECS; v++) acc[j][v] = b;
   }
   const float *wo = w + oc0 * cin_kk;
   for (int64_t ci = 0; ci < g_cin; ci++) {
     const float *xc = xq + ci * l->cstride + q0;
     const float *wc = wo + ci * kk;
     for (int64_t t = 0; t < kk; t++) {
-      const __m256 x0 = _mm256_loadu_ps(xc + koff[t]);
-      const __m256 x1 = _mm256_loadu_ps(xc + koff[t] + 8);
+      __m256 xv[Q_VECS];
+      for (int v = 0; v < Q_VECS; v++) xv[v] = _mm256_loadu_ps(xc + koff[t] + 8 * v);
       for (int j = 0; j < noc; j++) {
         const __m256 wv = _mm256_broadcast_ss(wc + j * cin_kk + t);
-        acc[j][0] = _mm256_fmadd_ps(wv, x0, acc[j][0]);
-        acc[j][1] = _mm256_fmadd_ps(wv, x1, acc[j][1]);
+        for (int v = 0; v < Q_VECS; v++) acc[j][v] = _mm256_fmadd_ps(wv, xv[v], acc[j][v]);
       }
     }
   }
@@ -104,24 +103,21 @@ static inline __attribute__((always_inline)) void block(
   if (ow + Q_BLOCK <= p->w_out && oh < p->h_out) {
     for (int j = 0; j < noc; j++) {
       float *dst = y + (oc0 + j) * hw_out + oh * p->w_out + ow;
-      _mm256_storeu_ps(dst, acc[j][0]);
-      _mm256_storeu_ps(dst + 8, acc[j][1]);
+      for (int v = 0; v < Q_VECS; v++) _mm256_storeu_ps(dst + 8 * v, acc[j][v]);
     }
     return;
   }
+  /* The block straddles rows or the discarded columns: store it row segment by segment. */
   float tmp[OC_BLOCK][Q_BLOCK];
   for (int j = 0; j < noc; j++) {
-    _mm256_storeu_ps(tmp[j], acc[j][0]);
-    _mm256_storeu_ps(tmp[j] + 8, acc[j][1]);
+    for (int v = 0; v < Q_VECS; v++) _mm256_storeu_ps(tmp[j] + 8 * v, acc[j][v]);
   }
-  for (int64_t i = 0, r = oh, c = ow; i < Q_BLOCK; i++) {
-    if (r < p->h_out && c < p->w_out) {
-      for (int j = 0; j < noc; j++) y[(oc0 + j) * hw_out + r * p->w_out + c] = tmp[j][i];
-    }
-    if (++c == l->wq) {
-      c = 0;
-      r++;
-    }
+  for (int64_t i = 0, r = oh, c = ow; i < Q_BLOCK && r < p->h_out; r++, c = 0) {
+    const int64_t run = l->wq - c < Q_BLOCK - i ? l->wq - c : Q_BLOCK - i;
+    const int64_t valid = c < p->w_out ? (p->w_out - c < run ? p->w_out - c : run) : 0;
+    for (int j = 0; j < noc; j++)
+      ptq_copy_f32(y + (oc0 + j) * hw_out + r * p->w_out + c, tmp[j] + i, valid);
+    i += run;
   }
 }
 
@@ -139,8 +135,9 @@ static void conv_group(const ptq_conv_params *p, const layout *l, const float *x
   }
   load_input(p, l, p->c_in / p->group, x, xq);
   const int64_t units = l->q_blocks * oc_blocks;
-#pragma omp parallel for schedule(static) num_threads(ptq_threads()) \
-    if (units * Q_BLOCK * OC_BLOCK * (p->c_in / p->group) * p->k_h * p->k_w >= 64 * PTQ_PAR_MIN_WORK)
+#pragma omp parallel for schedule(static) num_threads(                                             \
+    ptq_threads()) if (units * Q_BLOCK * OC_BLOCK * (p->c_in / p->group) * p->k_h * p->k_w >=      \
+                       64 * PTQ_PAR_MIN_WORK)
   for (int64_t u = 0; u < units; u++) {
     const int64_t q0 = u / oc_blocks * Q_BLOCK, oc0 = u % oc_blocks * OC_BLOCK;
     switch (g_cout - oc0 < OC_BLOCK ? g_cout - oc0 : OC_BLOCK) {
@@ -152,6 +149,12 @@ static void conv_group(const ptq_conv_params *p, const layout *l, const float *x
       break;
     case 3:
       block(p, l, xq, w, bias, y, koff, oc0, q0, 3);
+      break;
+    case 4:
+      block(p, l, xq, w, bias, y, koff, oc0, q0, 4);
+      break;
+    case 5:
+      block(p, l, xq, w, bias, y, koff, oc0, q0, 5);
       break;
     default:
       block(p, l, xq, w, bias, y, koff, oc0, q0, OC_BLOCK);

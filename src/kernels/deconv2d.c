@@ -43,8 +43,8 @@ static void col2im(const ptq_conv_params *c, int64_t channels, const float *col,
   }
 }
 
-void ptq_deconv2d_f32(const ptq_deconv_params *p, const float *x, const float *w,
-                      const float *bias, float *y, float *scratch) {
+void ptq_deconv2d_f32(const ptq_deconv_params *p, const float *x, const float *w, const float *bias,
+                      float *y, float *scratch) {
   const ptq_conv_params *c = &p->c;
   const int64_t g_cin = c->c_in / c->group, g_cout = c->c_out / c->group;
   const int64_t hw_in = c->h_in * c->w_in, hw_out = c->h_out * c->w_out;

@@ -1,8 +1,10 @@
 /* Direct convolution for c_in/group == 1, parallelised over (image, channel, band of output
  * rows). Each band's input rows are copied, zero-padded, into a thread-private stack buffer so
- * that the compute loops need no bounds checks; stride-1 kernels then run over the band
- * flattened to one dimension (row stride = padded width), which keeps vector lanes busy on
- * narrow planes. Each output is bias + Σ taps in (kh, kw) order, contracted with fmaf. */
+ * that the compute loops need no bounds checks. Narrow stride-1 planes and 3x3 stride-2 planes
+ * (after an even/odd split of rows and columns) are then computed over the band flattened to
+ * one dimension, which keeps vector lanes busy and every load unit-stride. Rows too wide for
+ * the buffer fall back to per-tap bounds. Each output is bias + Σ taps in (kh, kw) order,
+ * contracted with fmaf. */
 #include <math.h>
 
 #include "kernels/kernels_internal.h"
@@ -37,11 +39,9 @@ static __attribute__((noinline)) void run_3x3_s1(const float *restrict r0, int64
 }
 
 /* The 3x3 stride-2 window over the parity planes of band_3x3_s2 (see there). */
-static __attribute__((noinline)) void run_3x3_s2(const float *restrict ee,
-                                                 const float *restrict eo,
-                                                 const float *restrict oe,
-                                                 const float *restrict oo, int64_t hw,
-                                                 const float *restrict w, float b,
+static __attribute__((noinline)) void run_3x3_s2(const float *restrict ee, const float *restrict eo,
+                                                 const float *restrict oe, const float *restrict oo,
+                                                 int64_t hw, const float *restrict w, float b,
                                                  float *restrict y, int64_t n) {
   const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6];
   const float w7 = w[7], w8 = w[8];
@@ -133,9 +133,8 @@ static void load_rows(const ptq_conv_params *p, const float *x, int64_t ih0, int
 /* Stride 1. Wide rows are computed one at a time straight into y; narrow rows are computed
  * flattened, tb[q] for q = r*wp + ow being output (oh0 + r, ow), so that vectors span rows,
  * and the columns ow >= w_out are then dropped. */
-static void band_s1(const ptq_conv_params *p, const float *x, const float *w, float b,
-                    float *y, int64_t oh0, int64_t rows, int64_t wp, float *restrict xb,
-                    float *restrict tb) {
+static void band_s1(const ptq_conv_params *p, const float *x, const float *w, float b, float *y,
+                    int64_t oh0, int64_t rows, int64_t wp, float *restrict xb, float *restrict tb) {
   const int64_t w_out = p->w_out;
   const int k3x3 = p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
   load_rows(p, x, oh0 - p->pad_t, rows + (p->k_h - 1) * p->dil_h, wp, xb);
@@ -163,8 +162,8 @@ static void band_s1(const ptq_conv_params *p, const float *x, const float *w, fl
  * half width hw = (wp + 1) / 2, so that every tap reads at unit stride: with q = r*hw + ow,
  * row 2r + kh and column 2ow + kw of the band is plane (kh & 1, kw & 1) at
  * q + (kh >> 1)*hw + (kw >> 1). Columns ow >= w_out (<= hw - 1) are discarded. */
-static void band_3x3_s2(const ptq_conv_params *p, const float *x, const float *w, float b,
-                        float *y, int64_t oh0, int64_t rows, int64_t wp, float *restrict xb,
+static void band_3x3_s2(const ptq_conv_params *p, const float *x, const float *w, float b, float *y,
+                        int64_t oh0, int64_t rows, int64_t wp, float *restrict xb,
                         float *restrict tb) {
   const int64_t hw = (wp + 1) / 2, w_in = p->w_in, w_out = p->w_out;
   float *restrict ee = xb, *restrict eo = ee + (rows + 1) * hw;
@@ -194,7 +193,7 @@ static void band_3x3_s2(const ptq_conv_params *p, const float *x, const float *w
 
 /* Any stride: output rows one at a time over padded rows. */
 static void band_by_rows(const ptq_conv_params *p, const float *x, const float *w, float b,
-                      float *y, int64_t oh0, int64_t rows, int64_t wp, float *restrict xb) {
+                         float *y, int64_t oh0, int64_t rows, int64_t wp, float *restrict xb) {
   const int64_t w_out = p->w_out, s_h = p->stride_h;
   load_rows(p, x, oh0 * s_h - p->pad_t, (rows - 1) * s_h + (p->k_h - 1) * p->dil_h + 1, wp, xb);
   for (int64_t r = 0; r < rows; r++)

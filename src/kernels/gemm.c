@@ -29,14 +29,14 @@ void ptq_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float 
     }
     if (n == 1) {
       /* C[:,0] = op(A) · op(B)[:,0] */
-      cblas_sgemv(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                  (blasint)(trans_a ? k : m), (blasint)(trans_a ? m : k), alpha, a,
-                  (blasint)lda, b, (blasint)(trans_b ? 1 : ldb), beta, c, (blasint)ldc);
+      cblas_sgemv(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, (blasint)(trans_a ? k : m),
+                  (blasint)(trans_a ? m : k), alpha, a, (blasint)lda, b,
+                  (blasint)(trans_b ? 1 : ldb), beta, c, (blasint)ldc);
     } else {
       /* C[0,:]ᵀ = op(B)ᵀ · op(A)[0,:]ᵀ */
-      cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans,
-                  (blasint)(trans_b ? n : k), (blasint)(trans_b ? k : n), alpha, b,
-                  (blasint)ldb, a, (blasint)(trans_a ? lda : 1), beta, c, 1);
+      cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, (blasint)(trans_b ? n : k),
+                  (blasint)(trans_b ? k : n), alpha, b, (blasint)ldb, a,
+                  (blasint)(trans_a ? lda : 1), beta, c, 1);
     }
     return;
   }

@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 /* C[M×N] = alpha * op(A)[M×K] · op(B)[K×N] + beta * C, row-major with leading dimensions.
- * op(X) = X or Xᵀ per trans flag. beta == 0 ignores C's prior contents (NaN-safe). */
+ * op(X) = X or Xᵀ per trans flag. beta == 0 ignores C's prior contents (NaN-safe). Sizes and
+ * leading dimensions must fit in int (OpenBLAS's index type); any of m, n, k may be 0. */
 void ptq_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                int64_t ldc);

@@ -8,8 +8,9 @@
 
 #include "kernels/kernels.h"
 
-/* Work (in output elements) below which a kernel runs on the calling thread only: forking a
- * team costs more than it saves. Pure copies need more work to pay for a fork. */
+/* Work (elements produced, or multiply-adds where a kernel scales it) below which a kernel
+ * runs on the calling thread only: forking a team costs more than it saves. Pure copies need
+ * more work to pay for a fork. */
 #define PTQ_PAR_MIN_WORK 16384
 #define PTQ_PAR_MIN_COPY (1 << 17)
 

@@ -41,8 +41,7 @@ static float source_coord(enum ptq_resize_coord mode, int64_t o, float scale, in
 
 static int64_t clamp_index(int64_t i, int64_t len) { return i < 0 ? 0 : i >= len ? len - 1 : i; }
 
-static void nearest_taps(enum ptq_resize_nearest mode, float xo, int64_t len_in,
-                         axis_taps *t) {
+static void nearest_taps(enum ptq_resize_nearest mode, float xo, int64_t len_in, axis_taps *t) {
   const float f = floorf(xo), r = xo - f, half = 0.5f;
   int64_t i = (int64_t)f;
   switch (mode) {
@@ -110,9 +109,8 @@ static void axis_taps_for(const ptq_resize_params *p, int64_t o, float scale, in
 }
 
 /* Columns [0, nb) of one output row from the row taps th and the column taps tw. */
-static void resize_row(const ptq_resize_params *p, const float *restrict xp,
-                       const axis_taps *th, const axis_taps *tw, int64_t nb,
-                       float *restrict yr) {
+static void resize_row(const ptq_resize_params *p, const float *restrict xp, const axis_taps *th,
+                       const axis_taps *tw, int64_t nb, float *restrict yr) {
   const int64_t w_in = p->w_in;
   switch (p->mode) {
   case PTQ_RESIZE_NEAREST: {
@@ -138,8 +136,8 @@ static void resize_row(const ptq_resize_params *p, const float *restrict xp,
       float acc = 0.0f;
       for (int m = 0; m < 4; m++) {
         const int64_t c = t->idx[m];
-        acc += t->c[m] * (th->c[0] * r[0][c] + th->c[1] * r[1][c] + th->c[2] * r[2][c] +
-                          th->c[3] * r[3][c]);
+        acc += t->c[m] *
+               (th->c[0] * r[0][c] + th->c[1] * r[1][c] + th->c[2] * r[2][c] + th->c[3] * r[3][c]);
       }
       yr[j] = acc;
     }

@@ -230,6 +230,28 @@ def build_cases(ptq, shared, tmp):
         r"duplicat|twice|two nodes|more than once|more than one|multiple|already|redefin"
         r"|unique")
 
+    # a required input given as "" (the "optional input omitted" name): ops with optional
+    # inputs (Clip, Resize) must still insist on input 0 (fuzz_model_load found NULL derefs)
+    save_model(make_model([helper.make_node("Relu", [""], ["Y"])], [vi("X", [1, 4])],
+                          [vi("Y", None)]), P("empty_in_relu.onnx"))
+    run("empty-required-input-relu", P("empty_in_relu.onnx"), [("X", x4)], {1},
+        r"required|missing|input 0")
+    save_model(make_model([helper.make_node("Clip", [""], ["Y"])], [vi("X", [1, 4])],
+                          [vi("Y", None)]), P("empty_in_clip.onnx"))
+    run("empty-required-input-clip", P("empty_in_clip.onnx"), [("X", x4)], {1},
+        r"required|missing|input 0")
+    save_model(make_model([helper.make_node("Resize", ["", "", "S"], ["Y"])],
+                          [vi("X", [1, 1, 8, 8])], [vi("Y", None)],
+                          [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "S")]),
+               P("empty_in_resize.onnx"))
+    run("empty-required-input-resize", P("empty_in_resize.onnx"), [("X", x8)], {1},
+        r"required|missing|input 0")
+    # a NUL byte inside a name: as a C string "X\0junk" would silently become "X"
+    save_model(make_model([relu("X\x00junk", "Y")], [vi("X", [1, 4])], [vi("Y", [1, 4])]),
+               P("nul_in_name.onnx"))
+    run("nul-byte-in-name", P("nul_in_name.onnx"), [("X", x4)], {1},
+        r"name|NUL|\\0|\\x00|invalid|not produced")
+
     # --- bad dims in graph inputs / initializers
     save_model(make_model([relu("X", "Y")], [vi("X", [1, -5])], [vi("Y", None)]),
                P("neg_dim_input.onnx"))

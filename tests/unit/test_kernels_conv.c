@@ -109,9 +109,8 @@ static void run_conv(const char *what, ptq_conv_params p, int with_bias) {
            "pads %lld,%lld,%lld,%lld",
            what, (long long)p.n, (long long)p.c_in, (long long)p.c_out, (long long)p.group,
            (long long)p.h_in, (long long)p.w_in, (long long)p.k_h, (long long)p.k_w,
-           (long long)p.stride_h, (long long)p.stride_w, (long long)p.dil_h,
-           (long long)p.dil_w, (long long)p.pad_t, (long long)p.pad_l, (long long)p.pad_b,
-           (long long)p.pad_r);
+           (long long)p.stride_h, (long long)p.stride_w, (long long)p.dil_h, (long long)p.dil_w,
+           (long long)p.pad_t, (long long)p.pad_l, (long long)p.pad_b, (long long)p.pad_r);
   check(msg, y, ref, mag, ny);
   free(x);
   free(w);
@@ -151,11 +150,18 @@ static ptq_conv_params cp(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t
 static void test_conv_pointwise(void **state) {
   (void)state;
   rng_state = 1;
-  assert_int_equal(ptq_conv2d_scratch_size(&(ptq_conv_params){.n = 1, .c_in = 8, .h_in = 5,
-                                                              .w_in = 5, .c_out = 4,
-                                                              .group = 1, .k_h = 1, .k_w = 1,
-                                                              .stride_h = 1, .stride_w = 1,
-                                                              .dil_h = 1, .dil_w = 1}),
+  assert_int_equal(ptq_conv2d_scratch_size(&(ptq_conv_params){.n = 1,
+                                                              .c_in = 8,
+                                                              .h_in = 5,
+                                                              .w_in = 5,
+                                                              .c_out = 4,
+                                                              .group = 1,
+                                                              .k_h = 1,
+                                                              .k_w = 1,
+                                                              .stride_h = 1,
+                                                              .stride_w = 1,
+                                                              .dil_h = 1,
+                                                              .dil_w = 1}),
                    0);
   run_conv("1x1", cp(2, 8, 7, 9, 12, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0), 1);
   run_conv("1x1 no bias", cp(1, 8, 7, 9, 12, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0), 0);
@@ -195,8 +201,7 @@ static void test_conv_depthwise(void **state) {
   for (int64_t w = 1; w <= 9; w++) {
     for (int64_t s = 1; s <= 2; s++) {
       run_conv("dw 3x3 p1", cp(1, 3, w + 1, w, 3, 3, 3, 3, s, s, 1, 1, 1, 1, 1, 1), 1);
-      run_conv("dw 3x3 same-upper", cp(1, 2, w + 2, w + 2, 2, 2, 3, 3, s, s, 1, 1, 0, 0, 1, 1),
-               1);
+      run_conv("dw 3x3 same-upper", cp(1, 2, w + 2, w + 2, 2, 2, 3, 3, s, s, 1, 1, 0, 0, 1, 1), 1);
       run_conv("dw 3x3 p0", cp(1, 2, w + 2, w + 2, 2, 2, 3, 3, s, s, 1, 1, 0, 0, 0, 0), 0);
       run_conv("dw 3x3 p2", cp(1, 2, w, w + 3, 2, 2, 3, 3, s, s, 1, 1, 2, 2, 2, 2), 1);
     }
@@ -211,8 +216,7 @@ static void test_conv_depthwise(void **state) {
   run_conv("dw 7x1", cp(1, 3, 15, 6, 3, 3, 7, 1, 1, 1, 1, 1, 3, 0, 3, 0), 1);
   run_conv("dw multiplier 2", cp(2, 4, 9, 9, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1);
   run_conv("single input channel", cp(1, 1, 12, 10, 6, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), 1);
-  run_conv("dw rows too wide to buffer", cp(1, 2, 4, 2900, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
-           1);
+  run_conv("dw rows too wide to buffer", cp(1, 2, 4, 2900, 2, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 1);
   run_conv("dw rows too wide, s2", cp(1, 2, 5, 2900, 2, 2, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1), 1);
   run_conv("dw dilated tall kernel", cp(1, 2, 40, 600, 2, 2, 7, 3, 1, 1, 2, 1, 6, 1, 6, 1), 1);
   run_conv("dw 1-D", cp(1, 4, 1, 40, 4, 4, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1), 1);
@@ -249,8 +253,8 @@ static void test_conv_random(void **state) {
 
 /* Scatter form of ConvTranspose: x[n][ci][ih][iw] · w[ci][oc][kh][kw] lands on
  * y[n][g*g_cout + oc][ih*s_h - pad_t + kh*d_h][iw*s_w - pad_l + kw*d_w]. */
-static void deconv_ref(const ptq_deconv_params *dp, const float *x, const float *w,
-                       const float *b, double *y, double *mag) {
+static void deconv_ref(const ptq_deconv_params *dp, const float *x, const float *w, const float *b,
+                       double *y, double *mag) {
   const ptq_conv_params *p = &dp->c;
   const int64_t g_cin = p->c_in / p->group, g_cout = p->c_out / p->group;
   const int64_t hw_out = p->h_out * p->w_out;
@@ -274,7 +278,8 @@ static void deconv_ref(const ptq_deconv_params *dp, const float *x, const float 
                 const int64_t ow = iw * p->stride_w - p->pad_l + kw * p->dil_w;
                 if (ow < 0 || ow >= p->w_out) continue;
                 const double t = xv * w[((ci * g_cout + oc) * p->k_h + kh) * p->k_w + kw];
-                const int64_t i = ((n * p->c_out + g * g_cout + oc) * p->h_out + oh) * p->w_out + ow;
+                const int64_t i =
+                    ((n * p->c_out + g * g_cout + oc) * p->h_out + oh) * p->w_out + ow;
                 y[i] += t;
                 mag[i] += fabs(t);
               }
@@ -289,10 +294,10 @@ static void deconv_ref(const ptq_deconv_params *dp, const float *x, const float 
 /* Fills the output size from the ONNX formula; returns 0 when it would be empty. */
 static int deconv_shape(ptq_deconv_params *dp) {
   ptq_conv_params *p = &dp->c;
-  p->h_out = p->stride_h * (p->h_in - 1) + dp->out_pad_h + p->dil_h * (p->k_h - 1) + 1 -
-             p->pad_t - p->pad_b;
-  p->w_out = p->stride_w * (p->w_in - 1) + dp->out_pad_w + p->dil_w * (p->k_w - 1) + 1 -
-             p->pad_l - p->pad_r;
+  p->h_out = p->stride_h * (p->h_in - 1) + dp->out_pad_h + p->dil_h * (p->k_h - 1) + 1 - p->pad_t -
+             p->pad_b;
+  p->w_out = p->stride_w * (p->w_in - 1) + dp->out_pad_w + p->dil_w * (p->k_w - 1) + 1 - p->pad_l -
+             p->pad_r;
   return p->h_out > 0 && p->w_out > 0;
 }
 
@@ -319,9 +324,9 @@ static void run_deconv(const char *what, ptq_deconv_params dp, int with_bias) {
            "pads %lld,%lld,%lld,%lld out_pad %lld,%lld",
            what, (long long)p.n, (long long)p.c_in, (long long)p.c_out, (long long)p.group,
            (long long)p.h_in, (long long)p.w_in, (long long)p.k_h, (long long)p.k_w,
-           (long long)p.stride_h, (long long)p.stride_w, (long long)p.dil_h,
-           (long long)p.dil_w, (long long)p.pad_t, (long long)p.pad_l, (long long)p.pad_b,
-           (long long)p.pad_r, (long long)dp.out_pad_h, (long long)dp.out_pad_w);
+           (long long)p.stride_h, (long long)p.stride_w, (long long)p.dil_h, (long long)p.dil_w,
+           (long long)p.pad_t, (long long)p.pad_l, (long long)p.pad_b, (long long)p.pad_r,
+           (long long)dp.out_pad_h, (long long)dp.out_pad_w);
   check(msg, y, ref, mag, ny);
   free(x);
   free(w);
@@ -341,10 +346,8 @@ static void test_deconv(void **state) {
   (void)state;
   rng_state = 5;
   run_deconv("2x2 s2", dcp(cp(1, 8, 10, 12, 4, 1, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0), 0, 0), 1);
-  run_deconv("2x2 s2 large", dcp(cp(1, 64, 40, 40, 64, 1, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0), 0, 0),
-             1);
-  run_deconv("3x3 s2 p1 out_pad",
-             dcp(cp(2, 4, 6, 7, 5, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), 1, 1), 1);
+  run_deconv("2x2 s2 large", dcp(cp(1, 64, 40, 40, 64, 1, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0), 0, 0), 1);
+  run_deconv("3x3 s2 p1 out_pad", dcp(cp(2, 4, 6, 7, 5, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), 1, 1), 1);
   run_deconv("asym pads", dcp(cp(1, 3, 5, 6, 4, 1, 3, 4, 2, 3, 1, 1, 0, 2, 1, 0), 1, 2), 0);
   run_deconv("grouped", dcp(cp(2, 6, 5, 5, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1), 0, 1), 1);
   run_deconv("dilated", dcp(cp(1, 3, 6, 5, 2, 1, 3, 2, 1, 2, 2, 3, 1, 2, 2, 1), 0, 0), 1);

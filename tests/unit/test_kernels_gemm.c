@@ -37,8 +37,8 @@ static void run(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, fl
     for (int64_t j = 0; j < n; j++) {
       double acc = 0.0, mag = 0.0;
       for (int64_t l = 0; l < k; l++) {
-        const double t = (double)(ta ? a[l * lda + i] : a[i * lda + l]) *
-                         (tb ? b[j * ldb + l] : b[l * ldb + j]);
+        const double t =
+            (double)(ta ? a[l * lda + i] : a[i * lda + l]) * (tb ? b[j * ldb + l] : b[l * ldb + j]);
         acc += t;
         mag += fabs(t);
       }
@@ -47,8 +47,7 @@ static void run(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, fl
       const float got = c[i * ldc + j];
       if (!(fabs(got - ref) <= 1e-5 * (fabs(alpha) * mag + fabs(ref) + 1e-3)))
         fail_msg("ta%d tb%d m%lld n%lld k%lld: c[%lld][%lld] = %.9g, reference %.9g", ta, tb,
-                 (long long)m, (long long)n, (long long)k, (long long)i, (long long)j, got,
-                 ref);
+                 (long long)m, (long long)n, (long long)k, (long long)i, (long long)j, got, ref);
     }
     /* The padding column is left alone. */
     if (n > 0 && !(isnan(c0[i * ldc + n]) && isnan(c[i * ldc + n])) &&

@@ -20,7 +20,9 @@ static uint32_t rng(void) {
   return rng_state;
 }
 
-static int64_t rand_in(int64_t lo, int64_t hi) { return lo + (int64_t)(rng() % (uint32_t)(hi - lo + 1)); }
+static int64_t rand_in(int64_t lo, int64_t hi) {
+  return lo + (int64_t)(rng() % (uint32_t)(hi - lo + 1));
+}
 
 static float rand_f(void) { return (float)(rng() >> 8) / (float)(1u << 24) * 2.0f - 1.0f; }
 
@@ -56,8 +58,9 @@ static void ref_pool(const ptq_pool_params *p, int is_max, const float *x, float
           }
         }
         const int64_t count = p->count_include_pad ? padded : valid;
-        y[(pi * p->h_out + oh) * p->w_out + ow] =
-            is_max ? m : count ? (float)(sum / (double)count) : 0.0f;
+        y[(pi * p->h_out + oh) * p->w_out + ow] = is_max  ? m
+                                                  : count ? (float)(sum / (double)count)
+                                                          : 0.0f;
       }
     }
   }
@@ -81,43 +84,42 @@ static void test_avgpool_onnxruntime_cases(void **state) {
     int ceil_mode, include_pad;
     float expected[25];
   } cases[] = {
+      /* clang-format off */
+      /* k, s, d, pads t, l, b, r, ceil_mode, count_include_pad, expected */
       {2, 2, 1, 0, 0, 0, 0, 1, 1, {4, 6, 7.5f, 14, 16, 17.5f, 21.5f, 23.5f, 25}},
-      {3,
-       2,
-       1,
-       1,
-       1,
-       1,
-       1,
-       1,
-       1,
-       {1.7777778f, 3.6666667f, 3.1111112f, 7.6666665f, 13, 9.666667f, 8.444445f, 13.666667f,
-        9.777778f}},
-      {3,
-       2,
-       1,
-       1,
-       1,
-       0,
-       0,
-       1,
-       1,
-       {1.7777778f, 3.6666667f, 4.6666665f, 7.6666665f, 13, 14.5f, 12.666667f, 20.5f, 22}},
+      {3, 2, 1, 1, 1, 1, 1, 1, 1, {1.7777778f, 3.6666667f, 3.1111112f, 7.6666665f, 13, 9.666667f,
+                                   8.444445f, 13.666667f, 9.777778f}},
+      {3, 2, 1, 1, 1, 0, 0, 1, 1, {1.7777778f, 3.6666667f, 4.6666665f, 7.6666665f, 13, 14.5f,
+                                   12.666667f, 20.5f, 22}},
       {3, 2, 1, 1, 1, 0, 0, 1, 0, {4, 5.5f, 7, 11.5f, 13, 14.5f, 19, 20.5f, 22}},
       {2, 1, 2, 1, 1, 1, 1, 0, 1, {1.75f, 3.5f, 4, 4.5f, 2.25f, 3.5f, 7, 8, 9, 4.5f, 6, 12, 13,
                                    14, 7, 8.5f, 17, 18, 19, 9.5f, 4.25f, 8.5f, 9, 9.5f, 4.75f}},
       {2, 1, 2, 1, 1, 1, 1, 0, 0, {7, 7, 8, 9, 9, 7, 7, 8, 9, 9, 12, 12, 13,
                                    14, 14, 17, 17, 18, 19, 19, 17, 17, 18, 19, 19}},
+      /* clang-format on */
   };
   for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
     const int64_t h_out = out_len(5, cases[ci].k, cases[ci].s, cases[ci].d, cases[ci].pt,
                                   cases[ci].pb, cases[ci].ceil_mode);
     const int64_t w_out = out_len(5, cases[ci].k, cases[ci].s, cases[ci].d, cases[ci].pl,
                                   cases[ci].pr, cases[ci].ceil_mode);
-    const ptq_pool_params p = {1,           1,           5,           5,           h_out,
-                               w_out,       cases[ci].k, cases[ci].k, cases[ci].s, cases[ci].s,
-                               cases[ci].d, cases[ci].d, cases[ci].pt, cases[ci].pl,
-                               cases[ci].pb, cases[ci].pr, cases[ci].include_pad};
+    const ptq_pool_params p = {1,
+                               1,
+                               5,
+                               5,
+                               h_out,
+                               w_out,
+                               cases[ci].k,
+                               cases[ci].k,
+                               cases[ci].s,
+                               cases[ci].s,
+                               cases[ci].d,
+                               cases[ci].d,
+                               cases[ci].pt,
+                               cases[ci].pl,
+                               cases[ci].pb,
+                               cases[ci].pr,
+                               cases[ci].include_pad};
     ptq_avgpool2d_f32(&p, x, y);
     check_close("onnxruntime case", y, cases[ci].expected, h_out * w_out);
   }
