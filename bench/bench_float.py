@@ -56,10 +56,11 @@ def ptq_version(ptq):
                                timeout=10)
             out = p.stdout.decode("utf-8", "replace").strip()
             if p.returncode == 0 and out:
-                return out.splitlines()[0]
+                line = out.splitlines()[0]
+                return line if line.startswith("ptq") else "ptq " + line
         except (OSError, subprocess.TimeoutExpired):
             pass
-    return "unknown"
+    return "ptq unknown"
 
 
 def graph_inputs(model):
@@ -223,9 +224,11 @@ def main():
 
     print("machine : %s, %d logical CPUs (os.sched_getaffinity: %d), %s"
           % (cpu_model(), os.cpu_count() or 0, len(os.sched_getaffinity(0)), platform.machine()))
-    print("versions: ptq %s; onnxruntime %s; onnx %s; numpy %s; python %s"
+    print("versions: %s; onnxruntime %s; onnx %s; numpy %s; python %s"
           % (ptq_version(ptq), ort.__version__, onnx.__version__, np.__version__,
              platform.python_version()))
+    print("load avg: %.2f %.2f %.2f at start (anything else running skews the numbers)"
+          % os.getloadavg())
     print("method  : median of timed runs after warm-up; ORT intra_op=T inter_op=1 sequential;"
           " ptq bench --threads T --batch B")
     print()
@@ -287,6 +290,7 @@ def main():
                         fmt(batch * 1e3 / ptq_ms, "%11.1f") if ptq_ms else "%11s" % "-",
                         fmt(batch * 1e3 / ort_ms, "%11.1f") if ort_ms else "%11s" % "-",
                         warmup, repeats, note), flush=True)
+    print("\nload avg: %.2f %.2f %.2f at the end" % os.getloadavg())
     return 0
 
 

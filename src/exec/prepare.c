@@ -113,7 +113,7 @@ static ptq_status infer_node(ir_graph *g, int ni, const prep_ctx *pc) {
                      op->max_in, op->min_out, op->max_out);
   PTQ_TRY(check_attrs(n, op));
   for (int k = 0; k < op->min_in && k < n->n_inputs; k++)
-    if (n->inputs[k] < 0 && strcmp(n->op_type, "Clip") != 0 && strcmp(n->op_type, "Resize") != 0)
+    if (n->inputs[k] < 0)
       return ptq_error(PTQ_ERR_INVALID_MODEL, "%s: required input %d is missing",
                        ir_node_desc(n), k);
   for (int a = 0; a < n->n_attrs; a++)

@@ -124,9 +124,13 @@ const char *ir_attr_string(const ir_node *n, const char *name, const char *def) 
   return a && a->type == IR_ATTR_STRING ? a->s : def;
 }
 
+/* Absent attributes yield an empty, non-NULL array so callers may memcpy zero elements. */
+static const int64_t g_no_ints[1];
+static const float g_no_floats[1];
+
 size_t ir_attr_ints(const ir_node *n, const char *name, const int64_t **out) {
   const ir_attr *a = ir_node_attr(n, name);
-  *out = NULL;
+  *out = g_no_ints;
   if (!a || a->type != IR_ATTR_INTS) return 0;
   *out = a->ints;
   return a->n;
@@ -134,7 +138,7 @@ size_t ir_attr_ints(const ir_node *n, const char *name, const int64_t **out) {
 
 size_t ir_attr_floats(const ir_node *n, const char *name, const float **out) {
   const ir_attr *a = ir_node_attr(n, name);
-  *out = NULL;
+  *out = g_no_floats;
   if (!a || a->type != IR_ATTR_FLOATS) return 0;
   *out = a->floats;
   return a->n;

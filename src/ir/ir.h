@@ -122,7 +122,7 @@ const ir_attr *ir_node_attr(const ir_node *n, const char *name);
 int64_t ir_attr_int(const ir_node *n, const char *name, int64_t def);
 float ir_attr_float(const ir_node *n, const char *name, float def);
 const char *ir_attr_string(const ir_node *n, const char *name, const char *def);
-/* Returns count (0 if absent) and the array through *out. */
+/* Returns count (0 if absent) and the array through *out (never NULL). */
 size_t ir_attr_ints(const ir_node *n, const char *name, const int64_t **out);
 size_t ir_attr_floats(const ir_node *n, const char *name, const float **out);
 

@@ -9,6 +9,36 @@
 
 #define S(x) ((x) ? (x) : "")
 
+/* protobuf-c copies each string field into a fresh allocation of exactly length + 1 bytes and
+ * NUL-terminates it, so an embedded NUL byte would silently shorten a name. Unpacking through
+ * this allocator records each block's size, which lets us detect that. */
+typedef struct alloc_hdr {
+  size_t size;
+  size_t pad; /* keeps the block 16-byte aligned */
+} alloc_hdr;
+
+static void *sized_alloc(void *data, size_t n) {
+  (void)data;
+  alloc_hdr *h = malloc(sizeof *h + n);
+  if (!h) return NULL;
+  h->size = n;
+  return h + 1;
+}
+
+static void sized_free(void *data, void *p) {
+  (void)data;
+  if (p) free((alloc_hdr *)p - 1);
+}
+
+static ProtobufCAllocator g_sized_allocator = {sized_alloc, sized_free, NULL};
+
+/* Fails if a string field unpacked by onnx_parse_model holds a NUL byte. */
+static ptq_status check_str(const char *s, const char *what) {
+  if (s && strlen(s) + 1 != ((const alloc_hdr *)s - 1)->size)
+    return ptq_error(PTQ_ERR_PARSE, "%s '%s' contains a NUL byte", what, s);
+  return PTQ_OK;
+}
+
 static ptq_status parse_type(ir_value *v, const Onnx__TypeProto *tp, int required) {
   if (!tp) {
     if (required) return ptq_error(PTQ_ERR_INVALID_MODEL, "value '%s' has no type", v->name);
@@ -144,6 +174,13 @@ static ptq_status parse_node(const Onnx__NodeProto *np, ir_graph *g, const char 
                              int depth) {
   ir_node n = {0};
   ptq_status st = PTQ_OK;
+  PTQ_TRY(check_str(np->name, "node name"));
+  PTQ_TRY(check_str(np->op_type, "op type"));
+  PTQ_TRY(check_str(np->domain, "domain"));
+  for (size_t i = 0; i < np->n_input; i++) PTQ_TRY(check_str(np->input[i], "input name"));
+  for (size_t i = 0; i < np->n_output; i++) PTQ_TRY(check_str(np->output[i], "output name"));
+  for (size_t i = 0; i < np->n_attribute; i++)
+    PTQ_TRY(check_str(np->attribute[i]->name, "attribute name"));
   n.name = ptq_strdup(S(np->name));
   n.op_type = ptq_strdup(S(np->op_type));
   n.domain = ptq_strdup(S(np->domain));
@@ -201,6 +238,12 @@ static ptq_status parse_graph(const Onnx__GraphProto *gp, ir_graph *g, const cha
   if (depth > 16) return ptq_error(PTQ_ERR_UNSUPPORTED, "subgraphs nested deeper than 16");
   if (gp->n_sparse_initializer)
     return ptq_error(PTQ_ERR_UNSUPPORTED, "graph '%s' has sparse initializers", S(gp->name));
+  for (size_t i = 0; i < gp->n_initializer; i++)
+    PTQ_TRY(check_str(gp->initializer[i]->name, "initializer name"));
+  for (size_t i = 0; i < gp->n_input; i++) PTQ_TRY(check_str(gp->input[i]->name, "input name"));
+  for (size_t i = 0; i < gp->n_output; i++) PTQ_TRY(check_str(gp->output[i]->name, "output name"));
+  for (size_t i = 0; i < gp->n_value_info; i++)
+    PTQ_TRY(check_str(gp->value_info[i]->name, "value name"));
   if (!(g->name = ptq_strdup(S(gp->name)))) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
   if (gp->doc_string && gp->doc_string[0] && !(g->doc_string = ptq_strdup(gp->doc_string)))
     return ptq_error(PTQ_ERR_NOMEM, "out of memory");
@@ -292,7 +335,7 @@ static ptq_status parse_graph(const Onnx__GraphProto *gp, ir_graph *g, const cha
 
 ptq_status onnx_parse_model(const void *buf, size_t len, const char *base_dir, ptq_model **out) {
   *out = NULL;
-  Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+  Onnx__ModelProto *mp = onnx__model_proto__unpack(&g_sized_allocator, len, buf);
   if (!mp) return ptq_error(PTQ_ERR_PARSE, "not a valid ONNX protobuf (ModelProto)");
   ptq_status st = PTQ_OK;
   ptq_model *m = calloc(1, sizeof *m);
@@ -363,7 +406,7 @@ ptq_status onnx_parse_model(const void *buf, size_t len, const char *base_dir, p
   m->graph->opset = m->opset;
   st = parse_graph(mp->graph, m->graph, base_dir, 0);
 done:
-  onnx__model_proto__free_unpacked(mp, NULL);
+  onnx__model_proto__free_unpacked(mp, &g_sized_allocator);
   if (st != PTQ_OK) {
     ptq_model_destroy(m);
     return st;

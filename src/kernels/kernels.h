@@ -15,6 +15,35 @@ void ptq_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float 
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                int64_t ldc);
 
+/* Activation applied to every output of a kernel as its last step (a fused Relu, Clip or
+ * LeakyRelu node), with the NaN behaviour of the unfused ops: RELU v > 0 ? v : 0; CLIP
+ * (v < lo ? lo : v), then (> hi ? hi : that); LEAKY v >= 0 ? v : alpha * v. Zero-initialised
+ * means none. */
+enum ptq_act_kind { PTQ_ACT_NONE, PTQ_ACT_RELU, PTQ_ACT_CLIP, PTQ_ACT_LEAKY };
+typedef struct ptq_act {
+  enum ptq_act_kind kind;
+  float lo, hi, alpha;
+} ptq_act;
+
+/* y[i] = act(y[i]) for i in [0, n). */
+void ptq_act_apply(const ptq_act *act, float *y, int64_t n);
+
+/* Packed-A matrix product with a fused epilogue: C[i][j] = act(bias[i] + Σ_l A[i][l] · B[l][j])
+ * for i < m, j < n, where A (m × k, fixed) was packed once by ptq_sgemm_pack and B is row-major
+ * with leading dimension ldb; C has leading dimension ldc and only its m × n cells are written.
+ * bias may be NULL (0). Each sum is a chain of fmaf over l = 0..k-1 from 0, then + bias, the
+ * same on every instruction set, so results do not depend on the ISA or the thread count. */
+typedef struct ptq_packed_a ptq_packed_a;
+/* Packs A (row-major, leading dimension lda) for the instruction set chosen now: the best the
+ * CPU supports, or the one environment variable PTQ_ISA names (scalar, avx2, avx512; an ISA the
+ * CPU lacks falls back to the best supported). NULL if out of memory. */
+ptq_packed_a *ptq_sgemm_pack(int64_t m, int64_t k, const float *a, int64_t lda);
+void ptq_sgemm_packed_free(ptq_packed_a *pa);
+/* The instruction set a packed matrix runs on: "scalar", "avx2" or "avx512". */
+const char *ptq_sgemm_packed_isa(const ptq_packed_a *pa);
+void ptq_sgemm_packed(const ptq_packed_a *pa, int64_t n, const float *b, int64_t ldb,
+                      const float *bias, const ptq_act *act, float *c, int64_t ldc);
+
 /* 2-D convolution (1-D convolutions use h = 1, k_h = 1, stride_h = dil_h = 1, pads 0). */
 typedef struct ptq_conv_params {
   int64_t n, c_in, h_in, w_in;
@@ -24,7 +53,18 @@ typedef struct ptq_conv_params {
   int64_t stride_h, stride_w;
   int64_t dil_h, dil_w;
   int64_t pad_t, pad_l, pad_b, pad_r; /* >= 0 */
+  ptq_act act;                        /* applied after the bias (conv only, not deconv) */
+  /* Optional: the weights of each group, [c_out/group] x [c_in/group * k_h * k_w], packed by
+   * ptq_conv2d_pack for these params' weight shape; NULL: use w as given. */
+  const struct ptq_conv_packed *packed;
 } ptq_conv_params;
+
+/* Weights packed once for the GEMM-based convolution paths; NULL when those paths are not
+ * taken for this shape (then pass packed = NULL) or out of memory. Depends only on c_out,
+ * c_in, group, k_h, k_w and (to pick the path) the kernel's stride, dilation and padding. */
+typedef struct ptq_conv_packed ptq_conv_packed;
+ptq_conv_packed *ptq_conv2d_pack(const ptq_conv_params *p, const float *w);
+void ptq_conv2d_packed_free(ptq_conv_packed *pk);
 
 /* Floats of scratch ptq_conv2d_f32 needs (0 allowed). */
 size_t ptq_conv2d_scratch_size(const ptq_conv_params *p);

@@ -88,4 +88,28 @@ void ptq_conv2d_direct_f32(const ptq_conv_params *p, const float *x, const float
 void ptq_conv2d_depthwise_f32(const ptq_conv_params *p, const float *x, const float *w,
                               const float *bias, float *y);
 
+/* Packed-A GEMM (gemm_packed.c). A is stored in panels of mr rows, each panel k-major
+ * (panel[l*mr + i] = A[p*mr + i][l], rows past m zero). A microkernel computes one tile:
+ * c[i][j] = act(bias[i] + Σ_l ap[l*mr + i] · b[l*ldb + j]) for i < mr_valid, j < nr_valid,
+ * the sum a chain of fmaf from 0 in l order, bias NULL meaning 0; it reads b only at columns
+ * j < nr_valid and writes only the valid cells. */
+typedef void (*ptq_gemm_ukernel)(int64_t k, const float *ap, const float *b, int64_t ldb,
+                                 const float *bias, const ptq_act *act, float *c, int64_t ldc,
+                                 int mr_valid, int nr_valid);
+#define PTQ_GEMM_AVX512_MR 8
+#define PTQ_GEMM_AVX512_NR 32
+#define PTQ_GEMM_AVX2_MR 6
+#define PTQ_GEMM_AVX2_NR 16
+#if defined(__x86_64__) || defined(__i386__)
+#define PTQ_HAVE_X86_KERNELS 1
+void ptq_gemm_ukernel_avx512(int64_t k, const float *ap, const float *b, int64_t ldb,
+                             const float *bias, const ptq_act *act, float *c, int64_t ldc,
+                             int mr_valid, int nr_valid);
+void ptq_gemm_ukernel_avx2(int64_t k, const float *ap, const float *b, int64_t ldb,
+                           const float *bias, const ptq_act *act, float *c, int64_t ldc,
+                           int mr_valid, int nr_valid);
+#else
+#define PTQ_HAVE_X86_KERNELS 0
+#endif
+
 #endif
