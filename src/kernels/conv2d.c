@@ -1,6 +1,8 @@
 /* Convolution dispatch: depthwise kernel for c_in/group == 1, plain GEMM for 1x1 stride-1
  * unpadded convolutions, else the register-blocked direct kernel where it is built and the
  * kernel is small enough, else im2col + GEMM (one image and one group at a time). */
+#include <stdlib.h>
+
 #include "kernels/kernels_internal.h"
 #include "util/util.h"
 
@@ -50,6 +52,50 @@ static void im2col(const ptq_conv_params *p, int64_t c, const float *x, float *c
   }
 }
 
+struct ptq_conv_packed {
+  int64_t groups;
+  ptq_packed_a **a; /* per group: c_out/group x c_in/group*k_h*k_w */
+};
+
+/* The paths that run on GEMM (and so use packed weights): not depthwise, and pointwise or too
+ * large for the direct kernel. */
+static int conv_uses_gemm(const ptq_conv_params *p) {
+  if (conv_is_depthwise(p)) return 0;
+  if (conv_is_pointwise(p)) return 1;
+#if PTQ_HAVE_CONV_DIRECT
+  if (ptq_conv2d_direct_applies(p)) return 0;
+#endif
+  return 1;
+}
+
+ptq_conv_packed *ptq_conv2d_pack(const ptq_conv_params *p, const float *w) {
+  if (!conv_uses_gemm(p)) return NULL;
+  const int64_t g_cout = p->c_out / p->group, kdim = p->c_in / p->group * p->k_h * p->k_w;
+  ptq_conv_packed *pk = calloc(1, sizeof *pk);
+  if (!pk) return NULL;
+  pk->a = calloc((size_t)p->group, sizeof *pk->a);
+  if (!pk->a) {
+    free(pk);
+    return NULL;
+  }
+  pk->groups = p->group;
+  for (int64_t g = 0; g < p->group; g++) {
+    pk->a[g] = ptq_sgemm_pack(g_cout, kdim, w + g * g_cout * kdim, kdim);
+    if (!pk->a[g]) {
+      ptq_conv2d_packed_free(pk);
+      return NULL;
+    }
+  }
+  return pk;
+}
+
+void ptq_conv2d_packed_free(ptq_conv_packed *pk) {
+  if (!pk) return;
+  for (int64_t g = 0; g < pk->groups; g++) ptq_sgemm_packed_free(pk->a[g]);
+  free(pk->a);
+  free(pk);
+}
+
 void ptq_conv2d_f32(const ptq_conv_params *p, const float *x, const float *w, const float *bias,
                     float *y, float *scratch) {
   if (conv_is_depthwise(p)) {
@@ -66,15 +112,23 @@ void ptq_conv2d_f32(const ptq_conv_params *p, const float *x, const float *w, co
   const int64_t g_cin = p->c_in / p->group, g_cout = p->c_out / p->group;
   const int64_t hw_in = p->h_in * p->w_in, hw_out = p->h_out * p->w_out;
   const int64_t kdim = g_cin * p->k_h * p->k_w;
+  const ptq_conv_packed *pk = p->packed && p->packed->groups == p->group ? p->packed : NULL;
   for (int64_t ni = 0; ni < p->n; ni++) {
     float *yn = y + ni * p->c_out * hw_out;
-    if (bias) ptq_fill_bias(yn, bias, p->c_out, hw_out);
+    if (bias && !pk) ptq_fill_bias(yn, bias, p->c_out, hw_out);
     for (int64_t g = 0; g < p->group; g++) {
       const float *xg = x + (ni * p->c_in + g * g_cin) * hw_in;
       if (!pointwise) im2col(p, g_cin, xg, scratch);
+      if (pk) {
+        ptq_sgemm_packed(pk->a[g], hw_out, pointwise ? xg : scratch, hw_out,
+                         bias ? bias + g * g_cout : NULL, &p->act, yn + g * g_cout * hw_out,
+                         hw_out);
+        continue;
+      }
       ptq_sgemm(0, 0, g_cout, hw_out, kdim, 1.0f, w + g * g_cout * kdim, kdim,
                 pointwise ? xg : scratch, hw_out, bias ? 1.0f : 0.0f, yn + g * g_cout * hw_out,
                 hw_out);
     }
+    if (!pk && p->act.kind != PTQ_ACT_NONE) ptq_act_apply(&p->act, yn, p->c_out * hw_out);
   }
 }

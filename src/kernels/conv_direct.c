@@ -4,7 +4,8 @@
  * (oh, ow) then sits at the flattened index q = oh*wq + ow, and tap (kh, kw) reads its plane
  * at q + (kh*d_h / s_h)*wq + kw*d_w / s_w: every stride and dilation becomes a unit-stride
  * sweep over q. Blocks of 6 output channels x 16 values of q are accumulated in registers over
- * all (ci, kh, kw); values of q whose column is >= w_out are discarded. */
+ * all (ci, kh, kw), then the fused activation is applied; values of q whose column is
+ * >= w_out are discarded. */
 #include "kernels/kernels_internal.h"
 
 #if PTQ_HAVE_CONV_DIRECT
@@ -74,6 +75,22 @@ static void load_input(const ptq_conv_params *p, const layout *l, int64_t c, con
   }
 }
 
+/* The fused activation on one vector (see ptq_act for the NaN behaviour). */
+static inline __m256 act8(const ptq_act *act, __m256 v) {
+  switch (act->kind) {
+  case PTQ_ACT_RELU:
+    return _mm256_max_ps(v, _mm256_setzero_ps());
+  case PTQ_ACT_CLIP:
+    return _mm256_min_ps(_mm256_set1_ps(act->hi), _mm256_max_ps(_mm256_set1_ps(act->lo), v));
+  case PTQ_ACT_LEAKY:
+    return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(act->alpha)),
+                            _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NGE_UQ));
+  case PTQ_ACT_NONE:
+    break;
+  }
+  return v;
+}
+
 /* Accumulates and stores NOC (<= OC_BLOCK) output channels starting at oc0 for the flattened
  * outputs [q0, q0 + Q_BLOCK). koff[t] is the offset of tap t = kh*k_w + kw within a channel. */
 static inline __attribute__((always_inline)) void
@@ -98,6 +115,10 @@ block(const ptq_conv_params *p, const layout *l, const float *xq, const float *w
         for (int v = 0; v < Q_VECS; v++) acc[j][v] = _mm256_fmadd_ps(wv, xv[v], acc[j][v]);
       }
     }
+  }
+  if (p->act.kind != PTQ_ACT_NONE) {
+    for (int j = 0; j < noc; j++)
+      for (int v = 0; v < Q_VECS; v++) acc[j][v] = act8(&p->act, acc[j][v]);
   }
   const int64_t hw_out = p->h_out * p->w_out, oh = q0 / l->wq, ow = q0 % l->wq;
   if (ow + Q_BLOCK <= p->w_out && oh < p->h_out) {

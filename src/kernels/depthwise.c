@@ -4,7 +4,7 @@
  * (after an even/odd split of rows and columns) are then computed over the band flattened to
  * one dimension, which keeps vector lanes busy and every load unit-stride. Rows too wide for
  * the buffer fall back to per-tap bounds. Each output is bias + Σ taps in (kh, kw) order,
- * contracted with fmaf. */
+ * contracted with fmaf, then the fused activation (applied per band while it is in cache). */
 #include <math.h>
 
 #include "kernels/kernels_internal.h"
@@ -255,6 +255,7 @@ void ptq_conv2d_depthwise_f32(const ptq_conv_params *p, const float *x, const fl
       } else {
         band_by_rows(p, xp, wk, b, yp, oh0, oh1 - oh0, wp, xb);
       }
+      if (p->act.kind != PTQ_ACT_NONE) ptq_act_apply(&p->act, yp + oh0 * w_out, (oh1 - oh0) * w_out);
     }
   }
 }
