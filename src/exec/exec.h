@@ -4,10 +4,18 @@
 
 #include "exec/op.h"
 
+/* A node's prepared state with the tensors it owns. */
+typedef struct exec_prep {
+  op_prepared p;
+  ptq_tensor *own_w, *own_b; /* folded weights and bias (p.w, p.b), or NULL */
+} exec_prep;
+
 typedef struct exec_plan {
   const ir_graph *g;
   int *last_use;  /* per value: last node index reading it; INT32_MAX for graph outputs */
   int *outer_idx; /* per value: index in the parent graph for outer values, else -1 */
+  exec_prep **prep;    /* per node: prepared state for its run, or NULL */
+  unsigned char *pass; /* per node: 1 if fused into its producer: it only moves input 0 on */
 } exec_plan;
 
 typedef struct exec_frame {
@@ -32,6 +40,8 @@ struct ptq_session {
   exec_pool pool;
   exec_plan **plans; /* plans[0] is the main graph; then every subgraph */
   int n_plans;
+  float *scratch; /* op_scratch's buffer, scratch_cap floats */
+  size_t scratch_cap;
 };
 
 /* Runs one node with all of its inputs available in frame; stores its outputs in frame. */

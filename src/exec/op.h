@@ -9,8 +9,19 @@
 #define PTQ_EXEC_OP_H
 
 #include "ir/ir.h"
+#include "kernels/kernels.h"
 
 struct exec_frame;
+
+/* State a session prepares once for a node (session.c) and hands to its run: an activation
+ * node fused into this node's output (the activation node then only passes the tensor on),
+ * and for Conv with constant weights, a BatchNormalization fused into the weights and bias and
+ * the weights packed for the kernels. The IR itself is never changed. */
+typedef struct op_prepared {
+  ptq_act act;             /* applied to output 0 last (Conv, ConvTranspose, Gemm) */
+  const ptq_tensor *w, *b; /* Conv: replace inputs 1 and 2 when set (folded BatchNormalization) */
+  ptq_conv_packed *packed; /* Conv: the weights in use (w, else input 1) packed, or NULL */
+} op_prepared;
 
 typedef struct op_ctx {
   const ir_graph *graph;
@@ -21,6 +32,7 @@ typedef struct op_ctx {
   ptq_tensor **out; /* n_out entries; NULL for omitted optional outputs */
   int infer_only;   /* 1 at load time */
   struct exec_frame *frame; /* run time only: the running frame (for If) */
+  const op_prepared *prep;  /* run time only: session-prepared state, or NULL */
 } op_ctx;
 
 typedef struct op_def {
@@ -86,6 +98,18 @@ void op_strides(int rank, const int64_t *dims, int64_t *strides);
 /* Element access as double / store from double for any numeric dtype (slow paths only). */
 double op_get(const ptq_tensor *t, int64_t i);
 void op_put(ptq_tensor *t, int64_t i, double v);
+
+/* Float scratch memory of at least n floats for the duration of run: at run time the
+ * session's reusable buffer (valid until the next op_scratch call; not to be freed), else a
+ * fresh allocation that is also returned in *to_free (free it after use). NULL: out of
+ * memory. n == 0 gives NULL and no error. */
+float *op_scratch(op_ctx *c, size_t n, float **to_free);
+
+/* Packs the weights of a Conv node whose weights are constant into prep->packed (leaves it
+ * NULL where the kernels would not use packed weights, or when out of memory: the node then
+ * runs unpacked); prep->w, when set, replaces the node's weights. Called at session
+ * creation. */
+ptq_status op_conv_prepare(const ir_graph *g, const ir_node *n, op_prepared *prep);
 
 /* Executes a subgraph within the running frame (If). outs receives g->n_outputs tensors the
  * caller owns. */

@@ -145,25 +145,70 @@ static ptq_status conv_infer(op_ctx *c) {
   return PTQ_OK;
 }
 
+/* Kernel parameters of a Conv whose shapes conv_common accepted. */
+static ptq_conv_params conv_params(const op_ctx *c, const spatial *sp, const ptq_tensor *w) {
+  const ptq_tensor *x = c->in[0];
+  ptq_conv_params p = {
+      .n = x->dims[0], .c_in = x->dims[1], .h_in = sp->in[0], .w_in = sp->in[1],
+      .c_out = w->dims[0], .h_out = sp->out[0], .w_out = sp->out[1],
+      .group = ir_attr_int(c->node, "group", 1), .k_h = sp->k[0], .k_w = sp->k[1],
+      .stride_h = sp->s[0], .stride_w = sp->s[1], .dil_h = sp->d[0], .dil_w = sp->d[1],
+      .pad_t = sp->pb[0], .pad_l = sp->pb[1], .pad_b = sp->pe[0], .pad_r = sp->pe[1]};
+  return p;
+}
+
 static ptq_status conv_run(op_ctx *c) {
   spatial sp;
   int64_t dims[PTQ_MAX_RANK] = {0};
   int rank;
   PTQ_TRY(conv_common(c, &sp, dims, &rank));
-  const ptq_tensor *x = c->in[0], *w = c->in[1];
-  ptq_conv_params p = {
-      .n = x->dims[0], .c_in = x->dims[1], .h_in = sp.in[0], .w_in = sp.in[1],
-      .c_out = w->dims[0], .h_out = sp.out[0], .w_out = sp.out[1],
-      .group = ir_attr_int(c->node, "group", 1), .k_h = sp.k[0], .k_w = sp.k[1],
-      .stride_h = sp.s[0], .stride_w = sp.s[1], .dil_h = sp.d[0], .dil_w = sp.d[1],
-      .pad_t = sp.pb[0], .pad_l = sp.pb[1], .pad_b = sp.pe[0], .pad_r = sp.pe[1]};
+  const op_prepared *pr = c->prep;
+  const ptq_tensor *w = pr && pr->w ? pr->w : c->in[1];
+  const ptq_tensor *b = pr && pr->w ? pr->b : (c->n_in > 2 ? c->in[2] : NULL);
+  ptq_conv_params p = conv_params(c, &sp, w);
+  if (pr) {
+    p.act = pr->act;
+    p.packed = pr->packed;
+  }
   if (ptq_tensor_numel(c->out[0]) == 0) return PTQ_OK;
   size_t scratch_n = ptq_conv2d_scratch_size(&p);
-  float *scratch = scratch_n ? ptq_malloc(scratch_n * sizeof(float)) : NULL;
+  float *to_free = NULL, *scratch = op_scratch(c, scratch_n, &to_free);
   if (scratch_n && !scratch) return op_fail(c, PTQ_ERR_NOMEM, "cannot allocate %zu floats of scratch", scratch_n);
-  ptq_conv2d_f32(&p, x->data, w->data, (c->n_in > 2 && c->in[2]) ? c->in[2]->data : NULL,
-                 c->out[0]->data, scratch);
-  free(scratch);
+  ptq_conv2d_f32(&p, c->in[0]->data, w->data, b ? b->data : NULL, c->out[0]->data, scratch);
+  free(to_free);
+  return PTQ_OK;
+}
+
+ptq_status op_conv_prepare(const ir_graph *g, const ir_node *n, op_prepared *prep) {
+  ptq_tensor shapes[3], *in[3] = {NULL, NULL, NULL};
+  const ir_value *xv = ir_in(g, n, 0), *wv = ir_in(g, n, 1), *bv = ir_in(g, n, 2);
+  if (!xv || !wv || !wv->data) return PTQ_OK;
+  memset(shapes, 0, sizeof shapes);
+  for (int i = 0; i < 3; i++) {
+    const ir_value *v = i == 0 ? xv : i == 1 ? wv : bv;
+    if (!v) continue;
+    shapes[i].dtype = v->dtype;
+    shapes[i].rank = v->rank;
+    for (int d = 0; d < v->rank && d < PTQ_MAX_RANK; d++) shapes[i].dims[d] = v->dims[d];
+    in[i] = &shapes[i];
+  }
+  const ptq_tensor *w = prep->w ? prep->w : wv->data;
+  op_ctx c = {.graph = g, .node = n, .opset = g->opset, .n_in = n->n_inputs, .n_out = 1,
+              .in = in, .infer_only = 1};
+  spatial sp;
+  int64_t dims[PTQ_MAX_RANK];
+  int rank;
+  if (conv_common(&c, &sp, dims, &rank) != PTQ_OK || rank < 0 || xv->rank < 2 || xv->dims[1] < 0) {
+    ptq_error_clear();
+    return PTQ_OK;
+  }
+  /* Spatial sizes do not affect the packing; unknown ones are given as 1. */
+  for (int i = 0; i < 2; i++) {
+    if (sp.in[i] < 0) sp.in[i] = 1;
+    if (sp.out[i] < 0) sp.out[i] = 1;
+  }
+  ptq_conv_params p = conv_params(&c, &sp, w);
+  prep->packed = ptq_conv2d_pack(&p, w->data);
   return PTQ_OK;
 }
 
@@ -287,6 +332,7 @@ static ptq_status deconv_run(op_ctx *c) {
   ptq_deconv2d_f32(&p, c->in[0]->data, c->in[1]->data,
                    (c->n_in > 2 && c->in[2]) ? c->in[2]->data : NULL, c->out[0]->data, scratch);
   free(scratch);
+  if (c->prep) ptq_act_apply(&c->prep->act, c->out[0]->data, ptq_tensor_numel(c->out[0]));
   return PTQ_OK;
 }
 

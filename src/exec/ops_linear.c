@@ -59,6 +59,7 @@ static ptq_status gemm_run(op_ctx *c) {
   }
   ptq_sgemm(ta, tb, m, n, k, alpha, c->in[0]->data, c->in[0]->dims[1], c->in[1]->data,
             c->in[1]->dims[1], b2, y, n);
+  if (c->prep) ptq_act_apply(&c->prep->act, y, m * n);
   return PTQ_OK;
 }
 

@@ -130,7 +130,9 @@ static ptq_status resize_plan_make(op_ctx *c, resize_plan *rp) {
       float s = legacy_scales[i];
       if (!(s > 0)) return op_fail(c, PTQ_ERR_INVALID_MODEL, "scale %g must be positive", s);
       rp->scale[a] = s;
-      rp->out[a] = x->dims[a] < 0 ? -1 : (int64_t)floorf((float)x->dims[a] * s);
+      float o = x->dims[a] < 0 ? -1.0f : floorf((float)x->dims[a] * s);
+      if (!(o <= 1e9f)) return op_fail(c, PTQ_ERR_SHAPE, "scale %g makes axis %d too large", s, a);
+      rp->out[a] = (int64_t)o;
     }
   }
   for (int a = 0; a < r - 2; a++)

@@ -896,7 +896,7 @@ static ptq_status pad_run(op_ctx *c) {
 
 static ptq_status range_infer(op_ctx *c) {
   for (int i = 0; i < 3; i++) {
-    PTQ_TRY(op_require_dtype(c, i, OP_NUMERIC));
+    PTQ_TRY(op_require_dtype(c, i, OP_DT(PTQ_DT_FLOAT) | OP_DT(PTQ_DT_DOUBLE) | OP_INTS));
     if (c->in[i]->rank > 0 && ptq_tensor_numel(c->in[i]) != 1)
       return op_fail(c, PTQ_ERR_INVALID_MODEL, "input %d must be a scalar", i);
   }
@@ -916,8 +916,11 @@ static ptq_status range_run(op_ctx *c) {
   ptq_tensor *y = c->out[0];
   int64_t n = y->dims[0];
   if (y->dtype == PTQ_DT_INT64 || y->dtype == PTQ_DT_INT32) {
-    int64_t s = (int64_t)op_get(c->in[0], 0), d = (int64_t)op_get(c->in[2], 0);
-    for (int64_t i = 0; i < n; i++) op_put(y, i, (double)(s + i * d));
+    int64_t s, d, cnt;
+    op_read_ints(c->in[0], &s, 1, &cnt);
+    op_read_ints(c->in[2], &d, 1, &cnt);
+    for (int64_t i = 0; i < n; i++) /* wraps like the hardware instead of overflowing */
+      op_put(y, i, (double)(int64_t)((uint64_t)s + (uint64_t)i * (uint64_t)d));
   } else {
     double s = op_get(c->in[0], 0), d = op_get(c->in[2], 0);
     for (int64_t i = 0; i < n; i++) op_put(y, i, s + (double)i * d);

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,11 +8,170 @@
 
 #define MAX_NODE_IO 4096
 
+static void prep_destroy(exec_prep *ep) {
+  if (!ep) return;
+  ptq_conv2d_packed_free(ep->p.packed);
+  ptq_tensor_destroy(ep->own_w);
+  ptq_tensor_destroy(ep->own_b);
+  free(ep);
+}
+
 static void plan_destroy(exec_plan *p) {
   if (!p) return;
+  if (p->prep)
+    for (int i = 0; i < p->g->n_nodes; i++) prep_destroy(p->prep[i]);
+  free(p->prep);
+  free(p->pass);
   free(p->last_use);
   free(p->outer_idx);
   free(p);
+}
+
+/* ------------------------------------------------------------- fusion --- */
+
+static int op_is(const ir_node *n, const char *name) {
+  return n->op && strcmp(n->op->name, name) == 0;
+}
+
+static int is_f32(const ptq_tensor *t) { return t && t->dtype == PTQ_DT_FLOAT; }
+
+/* The node that is the only reader of computed value v, reading it as input 0, when v is not
+ * a graph output and no subgraph reads it; else -1. readers[v] counts input slots. */
+static int sole_consumer(const ir_graph *g, const exec_plan *p, const int *readers, int v) {
+  if (v < 0 || readers[v] != 1 || g->values[v].data || p->last_use[v] == INT32_MAX) return -1;
+  const int j = p->last_use[v];
+  if (j < 0 || j >= g->n_nodes) return -1;
+  const ir_node *c = &g->nodes[j];
+  if (c->n_inputs < 1 || c->inputs[0] != v || c->n_outputs < 1 || c->outputs[0] < 0) return -1;
+  for (int k = 1; k < c->n_outputs; k++)
+    if (c->outputs[k] >= 0) return -1;
+  return j;
+}
+
+/* The activation node n as a fused epilogue; 0 if n is not one that can be fused. */
+static int act_of(const ir_graph *g, const ir_node *n, ptq_act *act) {
+  memset(act, 0, sizeof *act);
+  if (op_is(n, "Relu")) {
+    act->kind = PTQ_ACT_RELU;
+    return 1;
+  }
+  if (op_is(n, "LeakyRelu")) {
+    act->kind = PTQ_ACT_LEAKY;
+    act->alpha = ir_attr_float(n, "alpha", 0.01f);
+    return 1;
+  }
+  if (!op_is(n, "Clip")) return 0;
+  act->kind = PTQ_ACT_CLIP;
+  act->lo = -INFINITY;
+  act->hi = INFINITY;
+  if (g->opset < 11) {
+    act->lo = ir_attr_float(n, "min", -3.402823e+38f);
+    act->hi = ir_attr_float(n, "max", 3.402823e+38f);
+    return 1;
+  }
+  for (int k = 1; k < 3; k++) {
+    const ir_value *v = ir_in(g, n, k);
+    if (!v) continue;
+    double d;
+    if (!is_f32(v->data) || ptq_tensor_numel(v->data) != 1 || !op_read_scalar(v->data, &d))
+      return 0;
+    if (k == 1) act->lo = (float)d;
+    else act->hi = (float)d;
+  }
+  return 1;
+}
+
+/* Folds BatchNormalization node bn (inference mode, constant float parameters of c_out
+ * entries) into the constant weights and bias of Conv node cv: with s = scale / sqrtf(var +
+ * eps) and t = B - mean * s as BatchNormalization computes them, w' = w * s[oc] and
+ * b' = b * s + t. Returns 0 (nothing allocated) when the pattern does not apply. */
+static ptq_status fold_bn(const ir_graph *g, const ir_node *cv, const ir_node *bn,
+                          exec_prep *ep, int *folded) {
+  *folded = 0;
+  const ir_value *wv = ir_in(g, cv, 1), *bv = ir_in(g, cv, 2);
+  if (!wv || !is_f32(wv->data) || wv->data->rank < 3 || (bv && !is_f32(bv->data))) return PTQ_OK;
+  if (bn->n_inputs != 5 || ir_attr_int(bn, "training_mode", 0) != 0) return PTQ_OK;
+  if (g->opset < 9 && ir_attr_int(bn, "spatial", 1) != 1) return PTQ_OK;
+  const int64_t c_out = wv->data->dims[0];
+  if (bv && (bv->data->rank != 1 || bv->data->dims[0] != c_out)) return PTQ_OK;
+  const float *prm[4];
+  for (int k = 1; k < 5; k++) {
+    const ir_value *v = ir_in(g, bn, k);
+    if (!v || !is_f32(v->data) || v->data->rank != 1 || v->data->dims[0] != c_out) return PTQ_OK;
+    prm[k - 1] = v->data->data;
+  }
+  const float eps = ir_attr_float(bn, "epsilon", 1e-5f);
+  PTQ_TRY(ir_tensor_clone(wv->data, &ep->own_w));
+  const int64_t dims[1] = {c_out};
+  PTQ_TRY(ptq_tensor_create(PTQ_DT_FLOAT, 1, dims, &ep->own_b));
+  float *w = ep->own_w->data, *b = ep->own_b->data;
+  const float *b0 = bv ? bv->data->data : NULL;
+  const int64_t per = ptq_tensor_numel(wv->data) / (c_out > 0 ? c_out : 1);
+  for (int64_t oc = 0; oc < c_out; oc++) {
+    const float sc = prm[0][oc] / sqrtf(prm[3][oc] + eps), t = prm[1][oc] - prm[2][oc] * sc;
+    for (int64_t i = 0; i < per; i++) w[oc * per + i] *= sc;
+    b[oc] = (b0 ? b0[oc] : 0.0f) * sc + t;
+  }
+  ep->p.w = ep->own_w;
+  ep->p.b = ep->own_b;
+  *folded = 1;
+  return PTQ_OK;
+}
+
+/* Session-level fusion, leaving the IR as it is: a Conv with constant weights absorbs a
+ * following BatchNormalization; a Conv, ConvTranspose or Gemm absorbs a following Relu,
+ * LeakyRelu or Clip with constant bounds; in each case only when the intermediate value has
+ * that node as its only reader and is not a graph output. Absorbed nodes are marked pass. Conv
+ * nodes with constant weights get their weights packed. */
+static ptq_status plan_fuse(exec_plan *p) {
+  const ir_graph *g = p->g;
+  int *readers = ptq_calloc((size_t)g->n_values + 1, sizeof *readers);
+  if (!readers) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int k = 0; k < g->nodes[i].n_inputs; k++)
+      if (g->nodes[i].inputs[k] >= 0) readers[g->nodes[i].inputs[k]]++;
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int a = 0; a < g->nodes[i].n_attrs; a++) {
+      const ir_graph *sg = g->nodes[i].attrs[a].g;
+      for (int v = 0; sg && v < sg->n_values; v++) {
+        int pv = sg->values[v].outer ? ir_graph_find(g, sg->values[v].name) : -1;
+        if (pv >= 0) readers[pv] += 2;
+      }
+    }
+  ptq_status st = PTQ_OK;
+  for (int i = 0; i < g->n_nodes && st == PTQ_OK; i++) {
+    const ir_node *n = &g->nodes[i];
+    const int conv = op_is(n, "Conv");
+    if (p->pass[i] || (!conv && !op_is(n, "ConvTranspose") && !op_is(n, "Gemm"))) continue;
+    if (n->n_outputs < 1 || n->outputs[0] < 0 || g->values[n->outputs[0]].dtype != PTQ_DT_FLOAT)
+      continue;
+    const ir_value *wv = ir_in(g, n, 1);
+    const int const_w = conv && wv && is_f32(wv->data);
+    exec_prep *ep = calloc(1, sizeof *ep);
+    if (!ep) {
+      st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      break;
+    }
+    int v = n->outputs[0], j = sole_consumer(g, p, readers, v);
+    if (const_w && j >= 0 && op_is(&g->nodes[j], "BatchNormalization")) {
+      int folded;
+      if ((st = fold_bn(g, n, &g->nodes[j], ep, &folded)) != PTQ_OK) {
+        prep_destroy(ep);
+        break;
+      }
+      if (folded) {
+        p->pass[j] = 1;
+        v = g->nodes[j].outputs[0];
+        j = sole_consumer(g, p, readers, v);
+      }
+    }
+    if (j >= 0 && act_of(g, &g->nodes[j], &ep->p.act)) p->pass[j] = 1;
+    if (const_w) st = op_conv_prepare(g, n, &ep->p);
+    if (ep->p.w || ep->p.packed || ep->p.act.kind != PTQ_ACT_NONE) p->prep[i] = ep;
+    else prep_destroy(ep);
+  }
+  free(readers);
+  return st;
 }
 
 static ptq_status plan_create(const ir_graph *g, exec_plan **out) {
@@ -44,6 +204,13 @@ static ptq_status plan_create(const ir_graph *g, exec_plan **out) {
       }
     }
   for (int i = 0; i < g->n_outputs; i++) p->last_use[g->outputs[i]] = INT32_MAX;
+  p->prep = ptq_calloc((size_t)g->n_nodes + 1, sizeof *p->prep);
+  p->pass = ptq_calloc((size_t)g->n_nodes + 1, 1);
+  ptq_status st = p->prep && p->pass ? plan_fuse(p) : ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  if (st != PTQ_OK) {
+    plan_destroy(p);
+    return st;
+  }
   *out = p;
   return PTQ_OK;
 }
@@ -84,6 +251,7 @@ void ptq_session_destroy(ptq_session *s) {
   free(s->pool.caps);
   for (int i = 0; i < s->n_plans; i++) plan_destroy(s->plans[i]);
   free(s->plans);
+  free(s->scratch);
   free(s);
 }
 
@@ -159,9 +327,41 @@ static void frame_release(exec_frame *f, int v) {
   f->owned[v] = 0;
 }
 
+float *op_scratch(op_ctx *c, size_t n, float **to_free) {
+  *to_free = NULL;
+  if (n == 0) return NULL;
+  ptq_session *s = c->frame ? c->frame->sess : NULL;
+  if (!s) return *to_free = ptq_malloc(n * sizeof(float));
+  if (s->scratch_cap < n) {
+    free(s->scratch);
+    s->scratch = ptq_malloc(n * sizeof(float));
+    s->scratch_cap = s->scratch ? n : 0;
+  }
+  return s->scratch;
+}
+
+/* A node fused into its producer: its input 0 (the producer's output, owned by the frame and
+ * read by no one else) becomes its output 0. */
+static ptq_status pass_node(exec_frame *f, const ir_node *n) {
+  const int vi = n->inputs[0], vo = n->outputs[0];
+  ptq_tensor *t = exec_frame_get(f, vi);
+  if (!t) return ptq_error(PTQ_ERR_INTERNAL, "%s: input has no value", ir_node_desc(n));
+  if (f->owned[vi]) {
+    f->vals[vi] = NULL;
+    f->owned[vi] = 0;
+  } else {
+    PTQ_TRY(ir_tensor_clone(t, &t));
+  }
+  frame_release(f, vo);
+  f->vals[vo] = t;
+  f->owned[vo] = 1;
+  return PTQ_OK;
+}
+
 ptq_status exec_node(exec_frame *f, int ni) {
   const ir_graph *g = f->plan->g;
   const ir_node *n = &g->nodes[ni];
+  if (f->plan->pass[ni]) return pass_node(f, n);
   const op_def *op = n->op;
   ptq_tensor *in_buf[16], *out_buf[16], shape_buf[16];
   ptq_tensor **in = in_buf, **outs = out_buf, *shapes = shape_buf;
@@ -184,7 +384,8 @@ ptq_status exec_node(exec_frame *f, int ni) {
     }
   }
   op_ctx c = {.graph = g, .node = n, .opset = g->opset, .n_in = n->n_inputs,
-              .n_out = n->n_outputs, .in = in, .out = outs, .frame = f};
+              .n_out = n->n_outputs, .in = in, .out = outs, .frame = f,
+              .prep = f->plan->prep[ni] ? &f->plan->prep[ni]->p : NULL};
   for (int k = 0; k < n->n_outputs; k++) outs[k] = NULL;
   if (!op->self_alloc) {
     for (int k = 0; k < n->n_outputs; k++) {

@@ -53,7 +53,7 @@ static void im2col(const ptq_conv_params *p, int64_t c, const float *x, float *c
 }
 
 struct ptq_conv_packed {
-  int64_t groups;
+  int64_t groups, g_cout, kdim;
   ptq_packed_a **a; /* per group: c_out/group x c_in/group*k_h*k_w */
 };
 
@@ -79,6 +79,8 @@ ptq_conv_packed *ptq_conv2d_pack(const ptq_conv_params *p, const float *w) {
     return NULL;
   }
   pk->groups = p->group;
+  pk->g_cout = g_cout;
+  pk->kdim = kdim;
   for (int64_t g = 0; g < p->group; g++) {
     pk->a[g] = ptq_sgemm_pack(g_cout, kdim, w + g * g_cout * kdim, kdim);
     if (!pk->a[g]) {
@@ -112,7 +114,8 @@ void ptq_conv2d_f32(const ptq_conv_params *p, const float *x, const float *w, co
   const int64_t g_cin = p->c_in / p->group, g_cout = p->c_out / p->group;
   const int64_t hw_in = p->h_in * p->w_in, hw_out = p->h_out * p->w_out;
   const int64_t kdim = g_cin * p->k_h * p->k_w;
-  const ptq_conv_packed *pk = p->packed && p->packed->groups == p->group ? p->packed : NULL;
+  const ptq_conv_packed *pk = p->packed;
+  if (pk && (pk->groups != p->group || pk->g_cout != g_cout || pk->kdim != kdim)) pk = NULL;
   for (int64_t ni = 0; ni < p->n; ni++) {
     float *yn = y + ni * p->c_out * hw_out;
     if (bias && !pk) ptq_fill_bias(yn, bias, p->c_out, hw_out);

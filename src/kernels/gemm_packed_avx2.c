@@ -31,38 +31,46 @@ static TGT inline __m256i lanes(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
 }
 
+/* The accumulators are named variables (an array indexed by the row count would live on the
+ * stack). */
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
 static TGT inline __attribute__((always_inline)) void
 tile(int64_t k, const float *ap, const float *b, int64_t ldb, const float *bias,
      const ptq_act *act, float *c, int64_t ldc, int mr_valid, int nr_valid, const int full) {
   const __m256i m0 = lanes(nr_valid >= 8 ? 8 : nr_valid);
   const __m256i m1 = lanes(nr_valid >= 16 ? 8 : nr_valid > 8 ? nr_valid - 8 : 0);
-  __m256 acc[MR][2];
-  for (int i = 0; i < MR; i++) {
-    acc[i][0] = _mm256_setzero_ps();
-    acc[i][1] = _mm256_setzero_ps();
-  }
+#define DECL(i) __m256 a##i##0 = _mm256_setzero_ps(), a##i##1 = _mm256_setzero_ps();
+  ROWS(DECL)
+#undef DECL
   for (int64_t l = 0; l < k; l++) {
     const float *bl = b + l * ldb, *al = ap + l * MR;
     const __m256 b0 = full ? _mm256_loadu_ps(bl) : _mm256_maskload_ps(bl, m0);
     const __m256 b1 = full ? _mm256_loadu_ps(bl + 8) : _mm256_maskload_ps(bl + 8, m1);
-    for (int i = 0; i < MR; i++) {
-      const __m256 a = _mm256_broadcast_ss(al + i);
-      acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
-    }
+#define STEP(i)                                                                                  \
+  {                                                                                              \
+    const __m256 av = _mm256_broadcast_ss(al + i);                                               \
+    a##i##0 = _mm256_fmadd_ps(av, b0, a##i##0);                                                  \
+    a##i##1 = _mm256_fmadd_ps(av, b1, a##i##1);                                                  \
   }
-  for (int i = 0; i < mr_valid; i++) {
-    const __m256 bi = _mm256_set1_ps(bias ? bias[i] : 0.0f);
-    const __m256 v0 = act256(act, _mm256_add_ps(acc[i][0], bi));
-    const __m256 v1 = act256(act, _mm256_add_ps(acc[i][1], bi));
-    if (full) {
-      _mm256_storeu_ps(c + i * ldc, v0);
-      _mm256_storeu_ps(c + i * ldc + 8, v1);
-    } else {
-      _mm256_maskstore_ps(c + i * ldc, m0, v0);
-      _mm256_maskstore_ps(c + i * ldc + 8, m1, v1);
-    }
+    ROWS(STEP)
+#undef STEP
   }
+#define STORE(i)                                                                                 \
+  if (i < mr_valid) {                                                                            \
+    const __m256 bi = _mm256_set1_ps(bias ? bias[i] : 0.0f);                                     \
+    const __m256 v0 = act256(act, _mm256_add_ps(a##i##0, bi));                                   \
+    const __m256 v1 = act256(act, _mm256_add_ps(a##i##1, bi));                                   \
+    if (full) {                                                                                  \
+      _mm256_storeu_ps(c + i * ldc, v0);                                                         \
+      _mm256_storeu_ps(c + i * ldc + 8, v1);                                                     \
+    } else {                                                                                     \
+      _mm256_maskstore_ps(c + i * ldc, m0, v0);                                                  \
+      _mm256_maskstore_ps(c + i * ldc + 8, m1, v1);                                              \
+    }                                                                                            \
+  }
+  ROWS(STORE)
+#undef STORE
 }
 
 TGT void ptq_gemm_ukernel_avx2(int64_t k, const float *ap, const float *b, int64_t ldb,

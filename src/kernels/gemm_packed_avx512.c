@@ -25,7 +25,10 @@ static TGT inline __m512 act512(const ptq_act *act, __m512 v) {
   }
 }
 
-/* NV (1 or 2) vectors of 16 columns. */
+/* NV (1 or 2) vectors of 16 columns. The accumulators are named variables (an array indexed
+ * by the row count would live on the stack). */
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
 static TGT inline __attribute__((always_inline)) void
 tile(int64_t k, const float *ap, const float *b, int64_t ldb, const float *bias,
      const ptq_act *act, float *c, int64_t ldc, int mr_valid, int nr_valid, const int nv) {
@@ -33,27 +36,31 @@ tile(int64_t k, const float *ap, const float *b, int64_t ldb, const float *bias,
   const __mmask16 m1 = nr_valid >= 32   ? (__mmask16)0xFFFF
                        : nr_valid > 16 ? (__mmask16)((1u << (nr_valid - 16)) - 1)
                                        : (__mmask16)0;
-  __m512 acc[MR][2];
-  for (int i = 0; i < MR; i++) {
-    acc[i][0] = _mm512_setzero_ps();
-    acc[i][1] = _mm512_setzero_ps();
-  }
+#define DECL(i) __m512 a##i##0 = _mm512_setzero_ps(), a##i##1 = _mm512_setzero_ps();
+  ROWS(DECL)
+#undef DECL
   for (int64_t l = 0; l < k; l++) {
     const float *bl = b + l * ldb, *al = ap + l * MR;
     const __m512 b0 = _mm512_maskz_loadu_ps(m0, bl);
     const __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(m1, bl + 16) : _mm512_setzero_ps();
-    for (int i = 0; i < MR; i++) {
-      const __m512 a = _mm512_set1_ps(al[i]);
-      acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
-      if (nv > 1) acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
-    }
+#define STEP(i)                                                                                  \
+  {                                                                                              \
+    const __m512 av = _mm512_set1_ps(al[i]);                                                     \
+    a##i##0 = _mm512_fmadd_ps(av, b0, a##i##0);                                                  \
+    if (nv > 1) a##i##1 = _mm512_fmadd_ps(av, b1, a##i##1);                                      \
   }
-  for (int i = 0; i < mr_valid; i++) {
-    const __m512 bi = _mm512_set1_ps(bias ? bias[i] : 0.0f);
-    _mm512_mask_storeu_ps(c + i * ldc, m0, act512(act, _mm512_add_ps(acc[i][0], bi)));
-    if (nv > 1)
-      _mm512_mask_storeu_ps(c + i * ldc + 16, m1, act512(act, _mm512_add_ps(acc[i][1], bi)));
+    ROWS(STEP)
+#undef STEP
   }
+#define STORE(i)                                                                                 \
+  if (i < mr_valid) {                                                                            \
+    const __m512 bi = _mm512_set1_ps(bias ? bias[i] : 0.0f);                                     \
+    _mm512_mask_storeu_ps(c + i * ldc, m0, act512(act, _mm512_add_ps(a##i##0, bi)));             \
+    if (nv > 1)                                                                                  \
+      _mm512_mask_storeu_ps(c + i * ldc + 16, m1, act512(act, _mm512_add_ps(a##i##1, bi)));      \
+  }
+  ROWS(STORE)
+#undef STORE
 }
 
 TGT void ptq_gemm_ukernel_avx512(int64_t k, const float *ap, const float *b, int64_t ldb,

@@ -22,7 +22,7 @@ char *ptq_strdup(const char *s) { return s ? ptq_strndup(s, strlen(s)) : NULL; }
 char *ptq_strndup(const char *s, size_t n) {
   char *r = malloc(n + 1);
   if (!r) return NULL;
-  memcpy(r, s, n);
+  if (n) memcpy(r, s, n);
   r[n] = '\0';
   return r;
 }

@@ -273,13 +273,6 @@ def central_crop_fraction(img, frac):
     return img[bh:h - bh, bw:w - bw]
 
 
-def central_crop_size(img, ch, cw):
-    h, w = img.shape[:2]
-    top = (h - ch) // 2
-    left = (w - cw) // 2
-    return img[top:top + ch, left:left + cw]
-
-
 def _axis_weights(in_size, out_size):
     scale = in_size / float(out_size)
     src = (np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5

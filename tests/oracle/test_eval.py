@@ -63,7 +63,7 @@ class Dataset:
         self.note = note
 
 
-def npy_dataset(args, name, model, sub, n, input_name):
+def npy_dataset(args, name, model, sub, n):
     d = os.path.join(args.shared, "data", sub)
     imgs, labs = os.path.join(d, "test-images.npy"), os.path.join(d, "test-labels.npy")
     x = np.asarray(np.load(imgs, mmap_mode="r")[:n], np.float32)
@@ -200,11 +200,9 @@ def main():
     print("test_eval: seed %d (unused: no random inputs)%s, ptq %s" % (
         args.seed, " (QUICK)" if QUICK else "", args.ptq))
     builders = [
-        ("mnist-8", lambda: [npy_dataset(args, "mnist-8", "mnist-8.onnx", "mnist", N_MNIST,
-                                         "Input3")]),
+        ("mnist-8", lambda: [npy_dataset(args, "mnist-8", "mnist-8.onnx", "mnist", N_MNIST)]),
         ("resnet8-cifar10", lambda: [npy_dataset(args, "resnet8-cifar10",
-                                                 "resnet8-cifar10.onnx", "cifar10", N_CIFAR,
-                                                 "t0_input_1")]),
+                                                 "resnet8-cifar10.onnx", "cifar10", N_CIFAR)]),
         ("mobilenet", lambda: imagenet_datasets(args, N_IMAGENET)),
     ]
     tmp = tempfile.mkdtemp(prefix="ptq-oracle-eval-")
