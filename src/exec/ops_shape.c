@@ -2,6 +2,7 @@
  * Squeeze, Unsqueeze, Slice, Gather, Shape, Size, Concat, Split, Cast, Constant,
  * ConstantOfShape, Identity, Dropout, Pad, Expand, Tile, Range. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "exec/op.h"
@@ -353,14 +354,27 @@ static ptq_status slice_run(op_ctx *c) {
   int64_t xs[PTQ_MAX_RANK], n = ptq_tensor_numel(y);
   op_strides(rank, x->dims, xs);
   size_t es = ptq_dtype_size(x->dtype);
-  for (int64_t o = 0; o < n; o++) {
-    int64_t off = 0, rem = o;
-    for (int d = rank - 1; d >= 0; d--) {
-      int64_t idx = rem % y->dims[d];
+  if (n == 0) return PTQ_OK;
+  if (rank == 0) {
+    memcpy(y->data, x->data, es);
+    return PTQ_OK;
+  }
+  /* Rows along the last axis; contiguous rows (step 1) are copied whole. */
+  int64_t inner = y->dims[rank - 1], rows = n / inner, step = sp.step[rank - 1];
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t off = sp.start[rank - 1], rem = r;
+    for (int d = rank - 2; d >= 0; d--) {
+      off += (sp.start[d] + (rem % y->dims[d]) * sp.step[d]) * xs[d];
       rem /= y->dims[d];
-      off += (sp.start[d] + idx * sp.step[d]) * xs[d];
     }
-    memcpy((char *)y->data + (size_t)o * es, (const char *)x->data + (size_t)off * es, es);
+    char *dst = (char *)y->data + (size_t)(r * inner) * es;
+    const char *src = (const char *)x->data + (size_t)off * es;
+    if (step == 1) {
+      memcpy(dst, src, (size_t)inner * es);
+    } else {
+      for (int64_t i = 0; i < inner; i++)
+        memcpy(dst + (size_t)i * es, src + (ptrdiff_t)(i * step) * (ptrdiff_t)es, es);
+    }
   }
   return PTQ_OK;
 }

@@ -163,7 +163,7 @@ const char *ir_node_desc(const ir_node *n) {
 ptq_status ir_graph_toposort(ir_graph *g) {
   ptq_status st = PTQ_OK;
   int n = g->n_nodes;
-  if (n == 0) return PTQ_OK;
+  if (n <= 0) return PTQ_OK;
   int *pending = ptq_calloc((size_t)n, sizeof *pending);
   int *order = ptq_calloc((size_t)n, sizeof *order);
   int *producer = ptq_malloc((size_t)g->n_values * sizeof *producer + 1);

@@ -41,6 +41,7 @@ tile(int64_t k, const float *ap, const float *b, int64_t ldb, const float *bias,
 #undef DECL
   for (int64_t l = 0; l < k; l++) {
     const float *bl = b + l * ldb, *al = ap + l * MR;
+    _mm_prefetch((const char *)(al + 16 * MR), _MM_HINT_T0);
     const __m512 b0 = _mm512_maskz_loadu_ps(m0, bl);
     const __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(m1, bl + 16) : _mm512_setzero_ps();
 #define STEP(i)                                                                                  \
