@@ -173,7 +173,8 @@ static ptq_status conv_run(op_ctx *c) {
   if (ptq_tensor_numel(c->out[0]) == 0) return PTQ_OK;
   size_t scratch_n = ptq_conv2d_scratch_size(&p);
   float *to_free = NULL, *scratch = op_scratch(c, scratch_n, &to_free);
-  if (scratch_n && !scratch) return op_fail(c, PTQ_ERR_NOMEM, "cannot allocate %zu floats of scratch", scratch_n);
+  if (scratch_n && !scratch)
+    return op_fail(c, PTQ_ERR_NOMEM, "cannot allocate %zu floats of scratch", scratch_n);
   ptq_conv2d_f32(&p, c->in[0]->data, w->data, b ? b->data : NULL, c->out[0]->data, scratch);
   free(to_free);
   return PTQ_OK;
@@ -198,7 +199,8 @@ ptq_status op_conv_prepare(const ir_graph *g, const ir_node *n, op_prepared *pre
   spatial sp;
   int64_t dims[PTQ_MAX_RANK];
   int rank;
-  if (conv_common(&c, &sp, dims, &rank) != PTQ_OK || rank < 0 || xv->rank < 2 || xv->dims[1] < 0) {
+  if (conv_common(&c, &sp, dims, &rank) != PTQ_OK || rank < 0 || xv->rank < 2 ||
+      xv->dims[1] < 0) {
     ptq_error_clear();
     return PTQ_OK;
   }

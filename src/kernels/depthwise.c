@@ -255,7 +255,8 @@ void ptq_conv2d_depthwise_f32(const ptq_conv_params *p, const float *x, const fl
       } else {
         band_by_rows(p, xp, wk, b, yp, oh0, oh1 - oh0, wp, xb);
       }
-      if (p->act.kind != PTQ_ACT_NONE) ptq_act_apply(&p->act, yp + oh0 * w_out, (oh1 - oh0) * w_out);
+      if (p->act.kind != PTQ_ACT_NONE)
+        ptq_act_apply(&p->act, yp + oh0 * w_out, (oh1 - oh0) * w_out);
     }
   }
 }
