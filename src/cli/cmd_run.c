@@ -11,7 +11,8 @@ static const char *const HELP =
     "               [--shape NAME=DIMS] [--batch B] [--threads N]\n"
     "\n"
     "Runs MODEL in float32 on the given inputs and writes every graph output to\n"
-    "DIR/<output name>.npy (characters outside [A-Za-z0-9._-] become '_'); prints each path.\n"
+    "DIR/<output name>.npy (characters outside [A-Za-z0-9._-] become '_'; a name that then\n"
+    "clashes with an earlier output gets _<output index> appended); prints each path.\n"
     "The input shapes must match the model's (after --shape/--batch).\n";
 
 int cmd_run(int argc, char **argv) {
@@ -86,13 +87,23 @@ int cmd_run(int argc, char **argv) {
     ptq_value_info vi;
     ptq_model_output(m, k, &vi);
     char *san = cli_sanitize(vi.name);
-    char *file = san ? malloc(strlen(outdir) + strlen(san) + 6) : NULL;
+    char *file = san ? malloc(strlen(outdir) + strlen(san) + 32) : NULL;
     if (!file) {
       free(san);
       rc = cli_fail(PTQ_ERR_NOMEM, "out of memory");
       goto done;
     }
-    sprintf(file, "%s/%s.npy", outdir, san);
+    /* Two names that sanitize alike (e.g. "a:0" and "a/0") get the output index appended. */
+    int clash = 0;
+    for (size_t j = 0; j < k; j++) {
+      ptq_value_info vj;
+      ptq_model_output(m, j, &vj);
+      char *sj = cli_sanitize(vj.name);
+      clash |= sj && strcmp(sj, san) == 0;
+      free(sj);
+    }
+    if (clash) sprintf(file, "%s/%s_%zu.npy", outdir, san, k);
+    else sprintf(file, "%s/%s.npy", outdir, san);
     st = ptq_npy_save(file, outs[k]);
     if (st != PTQ_OK) rc = cli_fail(st, "cannot write '%s'", file);
     else printf("%s -> %s\n", vi.name, file);
