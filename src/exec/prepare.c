@@ -346,7 +346,6 @@ static ptq_status prepare_graph(ir_graph *g, const prep_ctx *pc) {
       return ptq_error(PTQ_ERR_INVALID_MODEL, "graph output '%s' has no known type", v->name);
   }
   if (optimize) PTQ_TRY(prune(g));
-  /* Resolve ops of nodes that survived (prune keeps n->op). */
   return PTQ_OK;
 }
 
