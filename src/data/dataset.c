@@ -140,8 +140,20 @@ static void convert_sample(const ptq_dataset *ds, float *dst) {
   case PTQ_DT_DOUBLE:
     for (int64_t k = 0; k < n; k++) dst[k] = (float)((const double *)raw)[k];
     break;
+  case PTQ_DT_INT16:
+    for (int64_t k = 0; k < n; k++) dst[k] = ((const int16_t *)raw)[k];
+    break;
+  case PTQ_DT_UINT16:
+    for (int64_t k = 0; k < n; k++) dst[k] = ((const uint16_t *)raw)[k];
+    break;
   case PTQ_DT_INT32:
     for (int64_t k = 0; k < n; k++) dst[k] = (float)((const int32_t *)raw)[k];
+    break;
+  case PTQ_DT_UINT32:
+    for (int64_t k = 0; k < n; k++) dst[k] = (float)((const uint32_t *)raw)[k];
+    break;
+  case PTQ_DT_UINT64:
+    for (int64_t k = 0; k < n; k++) dst[k] = (float)((const uint64_t *)raw)[k];
     break;
   default: /* PTQ_DT_INT64, the last type ptq_npy_read_header accepts */
     for (int64_t k = 0; k < n; k++) dst[k] = (float)((const int64_t *)raw)[k];

@@ -20,7 +20,8 @@ static const struct {
   ptq_dtype dtype;
 } NPY_TYPES[] = {{"u1", PTQ_DT_UINT8},   {"i1", PTQ_DT_INT8},  {"b1", PTQ_DT_BOOL},
                  {"f2", PTQ_DT_FLOAT16}, {"f4", PTQ_DT_FLOAT}, {"f8", PTQ_DT_DOUBLE},
-                 {"i4", PTQ_DT_INT32},   {"i8", PTQ_DT_INT64}};
+                 {"i4", PTQ_DT_INT32},   {"i8", PTQ_DT_INT64}, {"i2", PTQ_DT_INT16},
+                 {"u2", PTQ_DT_UINT16},  {"u4", PTQ_DT_UINT32}, {"u8", PTQ_DT_UINT64}};
 #define NPY_N_TYPES (sizeof NPY_TYPES / sizeof NPY_TYPES[0])
 
 void ptq_shape_str(const int64_t *dims, int rank, char *buf, size_t cap) {
@@ -125,8 +126,8 @@ static ptq_status parse_descr(cursor *c, ptq_npy_header *h) {
       if (strcmp(d + 1, NPY_TYPES[k].code) == 0) h->dtype = NPY_TYPES[k].dtype;
   if (h->dtype == PTQ_DT_UNDEFINED)
     return ptq_error(PTQ_ERR_UNSUPPORTED,
-                     "'%s': .npy dtype '%s' is not supported (supported: u1 i1 b1 f2 f4 f8 i4 "
-                     "i8, little-endian)",
+                     "'%s': .npy dtype '%s' is not supported (supported: u1 i1 b1 f2 f4 f8 i2 u2 i4 "
+                     "u4 i8 u8, little-endian)",
                      c->path, d);
   if (d[0] == '>' && ptq_dtype_size(h->dtype) > 1)
     return ptq_error(PTQ_ERR_UNSUPPORTED,

@@ -59,6 +59,8 @@ extern const op_def op_defs_reduce[];
 extern const op_def op_defs_resize[];
 extern const op_def op_defs_rnn[];
 extern const op_def op_defs_control[];
+extern const op_def op_defs_quant[];
+extern const op_def op_defs_misc[];
 
 /* ---- helpers for op implementations --------------------------------------------------- */
 

@@ -6,7 +6,8 @@
 
 static const op_def *const g_tables[] = {op_defs_elementwise, op_defs_shape, op_defs_conv,
                                          op_defs_linear,      op_defs_reduce, op_defs_resize,
-                                         op_defs_rnn,         op_defs_control};
+                                         op_defs_rnn,         op_defs_control, op_defs_quant,
+                                         op_defs_misc};
 
 const op_def *op_find(const char *op_type, const char *domain, int64_t opset) {
   if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0) return NULL;

@@ -1,4 +1,7 @@
 #include <math.h>
+#ifdef __linux__
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,11 +283,24 @@ static void *pool_take(exec_pool *p, size_t bytes) {
   return b;
 }
 
+/* Bytes usable in buffer b (allocated by malloc and friends) that holds a tensor of `used`
+ * bytes. A pooled buffer may be larger than the tensor it was last lent to; recording only the
+ * tensor's size would shrink the pool's buffers run after run and miss on the large tensors. */
+static size_t buf_capacity(void *b, size_t used) {
+#ifdef __GLIBC__
+  const size_t u = malloc_usable_size(b);
+  return u > used ? u : used;
+#else
+  (void)b;
+  return used;
+#endif
+}
+
 /* Keeps t's data for reuse (or frees it) and frees t. */
 static void pool_put(exec_pool *p, ptq_tensor *t) {
   if (!t) return;
   if (t->owns_data && t->data) {
-    size_t bytes = (size_t)ptq_tensor_numel(t) * ptq_dtype_size(t->dtype);
+    size_t bytes = buf_capacity(t->data, (size_t)ptq_tensor_numel(t) * ptq_dtype_size(t->dtype));
     if (p->n == p->cap && p->cap < POOL_MAX) {
       int cap = p->cap ? p->cap * 2 : 16;
       void **b = ptq_realloc_array(p->bufs, (size_t)cap, sizeof *b);

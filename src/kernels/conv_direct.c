@@ -48,27 +48,48 @@ size_t ptq_conv2d_direct_scratch_size(const ptq_conv_params *p) {
   return (size_t)(p->c_in / p->group * l.cstride + Q_BLOCK);
 }
 
-/* Fills the phase-split padded layout from c channels of x: each channel's planes are zeroed,
- * then the input rows are scattered into them. */
+/* Whether some tap reads phase plane (fr, fc): kh*d_h % s_h == fr and kw*d_w % s_w == fc. */
+static int phase_used(const ptq_conv_params *p, int64_t fr, int64_t fc) {
+  int rows = 0, cols = 0;
+  for (int64_t kh = 0; kh < p->k_h; kh++) rows |= kh * p->dil_h % p->stride_h == fr;
+  for (int64_t kw = 0; kw < p->k_w; kw++) cols |= kw * p->dil_w % p->stride_w == fc;
+  return rows && cols;
+}
+
+/* Fills the phase-split padded layout from c channels of x, each plane row written once: the
+ * input columns it takes, zeros elsewhere (rows outside the input all zeros). Planes no tap
+ * reads (a 1x1 kernel with stride 2 reads one of four) are only zeroed: blocks reading past
+ * the end of a plane read them, into lanes that are discarded. */
 static void load_input(const ptq_conv_params *p, const layout *l, int64_t c, const float *x,
                        float *xq) {
-  const int64_t s_h = p->stride_h, s_w = p->stride_w, w_in = p->w_in;
+  const int64_t s_h = p->stride_h, s_w = p->stride_w, w_in = p->w_in, wq = l->wq;
 #pragma omp parallel for num_threads(ptq_threads()) if (c * l->cstride >= PTQ_PAR_MIN_COPY)
   for (int64_t ci = 0; ci < c; ci++) {
-    float *xc = xq + ci * l->cstride;
-    ptq_zero_f32(xc, l->cstride);
-    for (int64_t fc = 0; fc < s_w; fc++) {
-      const int64_t off = fc - p->pad_l;
-      int64_t lo, hi;
-      ptq_tap_range(off, s_w, l->wq, w_in, &lo, &hi);
-      for (int64_t ih = 0; ih < p->h_in; ih++) {
-        const int64_t r = ih + p->pad_t;
-        const float *xr = x + (ci * p->h_in + ih) * w_in;
-        float *dst = xc + (r % s_h * s_w + fc) * l->plane + r / s_h * l->wq;
-        if (s_w == 1) {
-          ptq_copy_f32(dst + lo, xr + lo + off, hi - lo);
-        } else {
-          for (int64_t j = lo; j < hi; j++) dst[j] = xr[j * s_w + off];
+    for (int64_t fr = 0; fr < s_h; fr++) {
+      for (int64_t fc = 0; fc < s_w; fc++) {
+        float *pl = xq + ci * l->cstride + (fr * s_w + fc) * l->plane;
+        if (!phase_used(p, fr, fc)) {
+          ptq_zero_f32(pl, l->plane);
+          continue;
+        }
+        const int64_t off = fc - p->pad_l;
+        int64_t lo, hi;
+        ptq_tap_range(off, s_w, wq, w_in, &lo, &hi);
+        for (int64_t rq = 0; rq < l->hq; rq++) {
+          float *dst = pl + rq * wq;
+          const int64_t ih = rq * s_h + fr - p->pad_t;
+          if (ih < 0 || ih >= p->h_in) {
+            ptq_zero_f32(dst, wq);
+            continue;
+          }
+          const float *xr = x + (ci * p->h_in + ih) * w_in;
+          ptq_zero_f32(dst, lo);
+          if (s_w == 1) {
+            ptq_copy_f32(dst + lo, xr + lo + off, hi - lo);
+          } else {
+            for (int64_t jj = lo; jj < hi; jj++) dst[jj] = xr[jj * s_w + off];
+          }
+          ptq_zero_f32(dst + hi, wq - hi);
         }
       }
     }
@@ -158,7 +179,7 @@ static void conv_group(const ptq_conv_params *p, const layout *l, const float *x
   const int64_t units = l->q_blocks * oc_blocks;
 #pragma omp parallel for schedule(static) num_threads(                                             \
     ptq_threads()) if (units * Q_BLOCK * OC_BLOCK * (p->c_in / p->group) * p->k_h * p->k_w >=      \
-                       64 * PTQ_PAR_MIN_WORK)
+                       PTQ_PAR_MIN_MACS)
   for (int64_t u = 0; u < units; u++) {
     const int64_t q0 = u / oc_blocks * Q_BLOCK, oc0 = u % oc_blocks * OC_BLOCK;
     switch (g_cout - oc0 < OC_BLOCK ? g_cout - oc0 : OC_BLOCK) {
@@ -184,20 +205,11 @@ static void conv_group(const ptq_conv_params *p, const layout *l, const float *x
   }
 }
 
-void ptq_conv2d_direct_f32(const ptq_conv_params *p, const float *x, const float *w,
-                           const float *bias, float *y, float *scratch) {
+void ptq_conv2d_direct_group_f32(const ptq_conv_params *p, const float *x, const float *w,
+                                 const float *bias, float *y, float *scratch) {
   const layout l = layout_of(p);
-  const int64_t g_cin = p->c_in / p->group, g_cout = p->c_out / p->group;
-  const int64_t hw_in = p->h_in * p->w_in, hw_out = p->h_out * p->w_out;
-  const int64_t cin_kk = g_cin * p->k_h * p->k_w;
-  ptq_zero_f32(scratch + g_cin * l.cstride, Q_BLOCK);
-  for (int64_t ni = 0; ni < p->n; ni++) {
-    for (int64_t g = 0; g < p->group; g++) {
-      conv_group(p, &l, x + (ni * p->c_in + g * g_cin) * hw_in, w + g * g_cout * cin_kk,
-                 bias ? bias + g * g_cout : NULL, y + (ni * p->c_out + g * g_cout) * hw_out,
-                 scratch);
-    }
-  }
+  ptq_zero_f32(scratch + p->c_in / p->group * l.cstride, Q_BLOCK);
+  conv_group(p, &l, x, w, bias, y, scratch);
 }
 
 #endif

@@ -233,7 +233,7 @@ void ptq_conv2d_depthwise_f32(const ptq_conv_params *p, const float *x, const fl
   if (band_h > band_max) band_h = band_max;
   if (band_h < 1) band_h = 1;
   const int64_t bands = (h_out + band_h - 1) / band_h;
-#pragma omp parallel num_threads(threads) if (planes * hw_out * kk >= 8 * PTQ_PAR_MIN_WORK)
+#pragma omp parallel num_threads(threads) if (planes * hw_out * kk >= PTQ_PAR_MIN_DW_MACS)
   {
     _Alignas(64) float xb[PTQ_DW_BUF];
     _Alignas(64) float tb[PTQ_DW_BUF];

@@ -138,7 +138,7 @@ void ptq_sgemm_packed(const ptq_packed_a *pa, int64_t n, const float *b, int64_t
   const int64_t units = blocks * panels;
   const ptq_gemm_ukernel kern = pa->kernel;
 #pragma omp parallel for schedule(static) num_threads(ptq_threads()) if (                          \
-    units > 1 && m * n * (k + 1) >= 8 * PTQ_PAR_MIN_WORK)
+    units > 1 && m * n * (k + 1) >= PTQ_PAR_MIN_MACS)
   for (int64_t u = 0; u < units; u++) {
     const int64_t j0 = u / panels * nc, pi = u % panels, i0 = pi * mr;
     const int64_t j1 = j0 + nc < n ? j0 + nc : n;

@@ -8,11 +8,16 @@
 
 #include "kernels/kernels.h"
 
-/* Work (elements produced, or multiply-adds where a kernel scales it) below which a kernel
- * runs on the calling thread only: forking a team costs more than it saves. Pure copies need
- * more work to pay for a fork. */
-#define PTQ_PAR_MIN_WORK 16384
-#define PTQ_PAR_MIN_COPY (1 << 17)
+/* Work below which a kernel runs on the calling thread only: forking a team costs more than it
+ * saves. With the passive OpenMP wait policy a fork/join wakes sleeping threads, which costs
+ * some 20-60 us, so a region must save more than that: about 100 us of single-thread work.
+ * PTQ_PAR_MIN_WORK counts elements produced by simple scalar loops, PTQ_PAR_MIN_COPY floats
+ * moved, PTQ_PAR_MIN_MACS vectorised multiply-adds (GEMM, direct convolution) and
+ * PTQ_PAR_MIN_DW_MACS those of the depthwise kernel. */
+#define PTQ_PAR_MIN_WORK 65536
+#define PTQ_PAR_MIN_COPY (1 << 18)
+#define PTQ_PAR_MIN_MACS (1 << 22)
+#define PTQ_PAR_MIN_DW_MACS (1 << 19)
 
 /* Copy and zero-fill of float runs. The short runs of im2col and of padded row buffers are
  * done with inline fixed-size moves (a libc call costs more than moving a few floats); the
@@ -80,8 +85,9 @@ void ptq_fill_bias(float *y, const float *bias, int64_t c, int64_t hw);
 #define PTQ_CONV_DIRECT_MAX_TAPS 64
 int ptq_conv2d_direct_applies(const ptq_conv_params *p);
 size_t ptq_conv2d_direct_scratch_size(const ptq_conv_params *p);
-void ptq_conv2d_direct_f32(const ptq_conv_params *p, const float *x, const float *w,
-                           const float *bias, float *y, float *scratch);
+/* One image and one group: x, w, bias and y start at that group's channels. */
+void ptq_conv2d_direct_group_f32(const ptq_conv_params *p, const float *x, const float *w,
+                                 const float *bias, float *y, float *scratch);
 
 /* Direct convolution for c_in / group == 1 (depthwise with any channel multiplier): output
  * channel oc reads input channel oc / (c_out / group). No scratch. */

@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "kernels/kernels.h"
+#include "ptq/ptq.h"
 
 static uint32_t rng_state;
 
@@ -383,11 +385,64 @@ static void test_deconv(void **state) {
   }
 }
 
+/* ptq_conv2d_f32 on `threads` threads, with packed weights when `packed`; y has ny floats. */
+static void conv_on(ptq_conv_params p, int threads, int packed, const float *x, const float *w,
+                    const float *b, float *y) {
+  ptq_set_threads(threads);
+  ptq_conv_packed *pk = packed ? ptq_conv2d_pack(&p, w) : NULL;
+  p.packed = pk;
+  const size_t ns = ptq_conv2d_scratch_size(&p);
+  float *scratch = ns ? malloc(sizeof(float) * ns) : NULL;
+  assert_true(ns == 0 || scratch != NULL);
+  ptq_conv2d_f32(&p, x, w, b, y, scratch);
+  free(scratch);
+  ptq_conv2d_packed_free(pk);
+  ptq_set_threads(1);
+}
+
+/* Many small images: the (image, group) units are spread over the threads, each with its own
+ * scratch; the result must match the reference and, bit for bit, the one-thread result. */
+static void test_conv_threads(void **state) {
+  (void)state;
+  rng_state = 7;
+  const ptq_conv_params shapes[] = {
+      cp(16, 64, 16, 16, 64, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0), /* pointwise */
+      cp(16, 16, 16, 16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), /* direct */
+      cp(9, 16, 17, 15, 24, 2, 3, 3, 2, 2, 1, 1, 1, 0, 1, 1),  /* direct, grouped, odd count */
+      cp(8, 4, 12, 12, 16, 1, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4),   /* 81 taps: im2col */
+  };
+  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+    ptq_set_threads(2);
+    run_conv("threads", shapes[si], 1);
+    ptq_conv_params p = shapes[si];
+    assert_true(conv_shape(&p));
+    const int64_t nx = p.n * p.c_in * p.h_in * p.w_in, ny = p.n * p.c_out * p.h_out * p.w_out;
+    const int64_t nw = p.c_out * (p.c_in / p.group) * p.k_h * p.k_w;
+    float *x = rand_buf(nx), *w = rand_buf(nw), *b = rand_buf(p.c_out);
+    float *y1 = malloc(sizeof(float) * (size_t)ny), *y2 = malloc(sizeof(float) * (size_t)ny);
+    assert_true(y1 && y2);
+    for (int packed = 0; packed < 2; packed++) {
+      conv_on(p, 1, packed, x, w, b, y1);
+      for (int64_t i = 0; i < ny; i++) y2[i] = NAN;
+      conv_on(p, 2, packed, x, w, b, y2);
+      for (int64_t i = 0; i < ny; i++)
+        if (memcmp(&y1[i], &y2[i], sizeof y1[i]) != 0)
+          fail_msg("shape %zu packed %d: y[%lld] = %.9g on 2 threads, %.9g on 1", si, packed,
+                   (long long)i, y2[i], y1[i]);
+    }
+    free(x);
+    free(w);
+    free(b);
+    free(y1);
+    free(y2);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv_pointwise), cmocka_unit_test(test_conv_im2col),
       cmocka_unit_test(test_conv_depthwise), cmocka_unit_test(test_conv_random),
-      cmocka_unit_test(test_deconv),
+      cmocka_unit_test(test_deconv), cmocka_unit_test(test_conv_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
