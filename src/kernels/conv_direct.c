@@ -177,9 +177,9 @@ static void conv_group(const ptq_conv_params *p, const layout *l, const float *x
   }
   load_input(p, l, p->c_in / p->group, x, xq);
   const int64_t units = l->q_blocks * oc_blocks;
-#pragma omp parallel for schedule(static) num_threads(                                             \
-    ptq_threads()) if (units * Q_BLOCK * OC_BLOCK * (p->c_in / p->group) * p->k_h * p->k_w >=      \
-                       PTQ_PAR_MIN_MACS)
+  const int threads = ptq_threads();
+#pragma omp parallel for schedule(dynamic, ptq_dyn_chunk(units, threads)) num_threads(threads) \
+    if (units * Q_BLOCK * OC_BLOCK * (p->c_in / p->group) * p->k_h * p->k_w >= PTQ_PAR_MIN_MACS)
   for (int64_t u = 0; u < units; u++) {
     const int64_t q0 = u / oc_blocks * Q_BLOCK, oc0 = u % oc_blocks * OC_BLOCK;
     switch (g_cout - oc0 < OC_BLOCK ? g_cout - oc0 : OC_BLOCK) {

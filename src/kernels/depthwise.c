@@ -237,7 +237,7 @@ void ptq_conv2d_depthwise_f32(const ptq_conv_params *p, const float *x, const fl
   {
     _Alignas(64) float xb[PTQ_DW_BUF];
     _Alignas(64) float tb[PTQ_DW_BUF];
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, ptq_dyn_chunk(planes * bands, threads))
     for (int64_t u = 0; u < planes * bands; u++) {
       const int64_t pi = u / bands, oh0 = u % bands * band_h;
       const int64_t oh1 = oh0 + band_h < h_out ? oh0 + band_h : h_out;

@@ -2,8 +2,8 @@
  * microkernels chosen at pack time. Columns are split into blocks whose k × nc slice of B fits
  * the per-core L2; within a block, each mr-row panel of A sweeps the block's nr-wide column
  * tiles, computing each tile over the full k so that the epilogue runs on registers. Work units
- * (column block, row panel) are spread over the threads; every output cell is computed by
- * exactly one unit, in the same order whatever the thread count. */
+ * (column block, row panel) are spread over the threads (dynamically); every output cell is
+ * computed by exactly one unit, in the same order whatever the thread count or schedule. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,8 +137,9 @@ void ptq_sgemm_packed(const ptq_packed_a *pa, int64_t n, const float *b, int64_t
   const int64_t blocks = (n + nc - 1) / nc, panels = (m + mr - 1) / mr;
   const int64_t units = blocks * panels;
   const ptq_gemm_ukernel kern = pa->kernel;
-#pragma omp parallel for schedule(static) num_threads(ptq_threads()) if (                          \
-    units > 1 && m * n * (k + 1) >= PTQ_PAR_MIN_MACS)
+  const int threads = ptq_threads();
+#pragma omp parallel for schedule(dynamic, ptq_dyn_chunk(units, threads)) num_threads(threads) \
+    if (units > 1 && m * n * (k + 1) >= PTQ_PAR_MIN_MACS)
   for (int64_t u = 0; u < units; u++) {
     const int64_t j0 = u / panels * nc, pi = u % panels, i0 = pi * mr;
     const int64_t j1 = j0 + nc < n ? j0 + nc : n;

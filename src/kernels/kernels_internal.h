@@ -19,6 +19,14 @@
 #define PTQ_PAR_MIN_MACS (1 << 22)
 #define PTQ_PAR_MIN_DW_MACS (1 << 19)
 
+/* Chunk size for a dynamically scheduled loop of n independent units on t threads: about 8
+ * chunks per thread, so that a thread delayed by a shared core holds back little work while
+ * the shared counter is touched rarely. Results never depend on the schedule. */
+static inline int64_t ptq_dyn_chunk(int64_t n, int t) {
+  const int64_t c = n / (8 * (int64_t)(t > 0 ? t : 1));
+  return c > 0 ? c : 1;
+}
+
 /* Copy and zero-fill of float runs. The short runs of im2col and of padded row buffers are
  * done with inline fixed-size moves (a libc call costs more than moving a few floats); the
  * shapes of these helpers keep the compiler from turning them back into libc calls. */
