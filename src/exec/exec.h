@@ -34,15 +34,32 @@ typedef struct exec_pool {
   int n, cap;
 } exec_pool;
 
+/* Called with every value of the main graph as soon as it is computed (graph inputs first,
+ * then each node's outputs in execution order); constants are not reported. The tensor is
+ * borrowed for the duration of the call. A non-OK status stops the run and is returned. */
+typedef ptq_status (*exec_observer_fn)(void *user, const ir_graph *g, int value,
+                                       const ptq_tensor *t);
+
+typedef struct exec_hooks {
+  exec_observer_fn observe; /* may be NULL */
+  void *user;
+  int no_fuse; /* nonzero: run every node as written (observers then see pre-activation values) */
+} exec_hooks;
+
 struct ptq_session {
   const ptq_model *model;
   int threads;
+  exec_hooks hooks;
   exec_pool pool;
   exec_plan **plans; /* plans[0] is the main graph; then every subgraph */
   int n_plans;
   float *scratch; /* op_scratch's buffer, scratch_cap floats */
   size_t scratch_cap;
 };
+
+/* ptq_session_create with hooks (may be NULL): observers for calibration and analysis. */
+ptq_status exec_session_create(const ptq_model *model, const ptq_session_options *opts,
+                               const exec_hooks *hooks, ptq_session **out);
 
 /* Runs one node with all of its inputs available in frame; stores its outputs in frame. */
 ptq_status exec_node(exec_frame *f, int node_index);

@@ -177,7 +177,7 @@ static ptq_status plan_fuse(exec_plan *p) {
   return st;
 }
 
-static ptq_status plan_create(const ir_graph *g, exec_plan **out) {
+static ptq_status plan_create(const ir_graph *g, int fuse, exec_plan **out) {
   exec_plan *p = calloc(1, sizeof *p);
   if (!p) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
   p->g = g;
@@ -209,7 +209,9 @@ static ptq_status plan_create(const ir_graph *g, exec_plan **out) {
   for (int i = 0; i < g->n_outputs; i++) p->last_use[g->outputs[i]] = INT32_MAX;
   p->prep = ptq_calloc((size_t)g->n_nodes + 1, sizeof *p->prep);
   p->pass = ptq_calloc((size_t)g->n_nodes + 1, 1);
-  ptq_status st = p->prep && p->pass ? plan_fuse(p) : ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  ptq_status st = !p->prep || !p->pass ? ptq_error(PTQ_ERR_NOMEM, "out of memory")
+                  : fuse                ? plan_fuse(p)
+                                        : PTQ_OK;
   if (st != PTQ_OK) {
     plan_destroy(p);
     return st;
@@ -222,7 +224,7 @@ static ptq_status add_plans(ptq_session *s, const ir_graph *g) {
   exec_plan **np = ptq_realloc_array(s->plans, (size_t)s->n_plans + 1, sizeof *np);
   if (!np) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
   s->plans = np;
-  PTQ_TRY(plan_create(g, &s->plans[s->n_plans]));
+  PTQ_TRY(plan_create(g, !s->hooks.no_fuse, &s->plans[s->n_plans]));
   s->n_plans++;
   for (int i = 0; i < g->n_nodes; i++)
     for (int a = 0; a < g->nodes[i].n_attrs; a++)
@@ -232,12 +234,18 @@ static ptq_status add_plans(ptq_session *s, const ir_graph *g) {
 
 ptq_status ptq_session_create(const ptq_model *model, const ptq_session_options *opts,
                               ptq_session **out) {
+  return exec_session_create(model, opts, NULL, out);
+}
+
+ptq_status exec_session_create(const ptq_model *model, const ptq_session_options *opts,
+                               const exec_hooks *hooks, ptq_session **out) {
   if (!model || !out) return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
   *out = NULL;
   ptq_session *s = calloc(1, sizeof *s);
   if (!s) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
   s->model = model;
   s->threads = opts ? opts->threads : 0;
+  if (hooks) s->hooks = *hooks;
   ptq_status st = add_plans(s, model->graph);
   if (st != PTQ_OK) {
     ptq_session_destroy(s);
@@ -472,7 +480,17 @@ static void frame_free(exec_frame *f) {
 /* Runs every node, then moves (or copies) the graph outputs into outs. */
 static ptq_status frame_run(exec_frame *f, ptq_tensor **outs) {
   const ir_graph *g = f->plan->g;
-  for (int i = 0; i < g->n_nodes; i++) PTQ_TRY(exec_node(f, i));
+  const exec_hooks *h = &f->sess->hooks;
+  int observe = h->observe && !f->parent;
+  for (int i = 0; observe && i < g->n_inputs; i++)
+    PTQ_TRY(h->observe(h->user, g, g->inputs[i], f->vals[g->inputs[i]]));
+  for (int i = 0; i < g->n_nodes; i++) {
+    PTQ_TRY(exec_node(f, i));
+    for (int k = 0; observe && k < g->nodes[i].n_outputs; k++) {
+      int v = g->nodes[i].outputs[k];
+      if (v >= 0 && f->vals[v]) PTQ_TRY(h->observe(h->user, g, v, f->vals[v]));
+    }
+  }
   for (int i = 0; i < g->n_outputs; i++) {
     int v = g->outputs[i];
     ptq_tensor *t = exec_frame_get(f, v);
