@@ -18,6 +18,8 @@ static const char *const USAGE =
     "  bench MODEL [--threads N] [--batch B]\n"
     "                                   latency and throughput\n"
     "  convert MODEL -o OUT.onnx        load, prepare (fold constants, prune) and save\n"
+    "  quantize MODEL -o OUT.onnx --calib DATA\n"
+    "                                   W8A8 calibration PTQ, exported as QDQ ONNX\n"
     "\n"
     "'ptq <command> --help' describes each command's options.\n";
 
@@ -46,6 +48,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
   if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+  if (strcmp(cmd, "quantize") == 0) return cmd_quantize(argc - 1, argv + 1);
   if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
   fprintf(stderr, "ptq: unknown command '%s'\n\n%s", cmd, USAGE);
   return CLI_USAGE;

@@ -247,3 +247,134 @@ done:
   free(placed);
   return st;
 }
+
+char *ir_graph_unique_name(const ir_graph *g, const char *base) {
+  if (ir_graph_find(g, base) < 0) return ptq_strdup(base);
+  for (int i = 1;; i++) {
+    char *s = ptq_asprintf("%s_%d", base, i);
+    if (!s || ir_graph_find(g, s) < 0) return s;
+    free(s);
+  }
+}
+
+int ir_graph_add_constant(ir_graph *g, const char *base, ptq_tensor *t) {
+  char *name = ir_graph_unique_name(g, base);
+  int v = name ? ir_graph_add_value(g, name) : -1;
+  free(name);
+  if (v < 0) {
+    ptq_tensor_destroy(t);
+    return -1;
+  }
+  ir_value *val = &g->values[v];
+  val->data = t;
+  val->is_initializer = 1;
+  val->has_type = 1;
+  val->dtype = t->dtype;
+  val->rank = t->rank;
+  for (int d = 0; d < t->rank; d++) val->dims[d] = t->dims[d];
+  return v;
+}
+
+int ir_graph_new_node(ir_graph *g, const char *name, const char *op_type, int n_in,
+                      const int *in, int n_out, const int *out) {
+  ir_node n = {0};
+  n.name = ir_graph_unique_name(g, name); /* node and value names share no namespace in ONNX,
+                                             but distinct names keep messages unambiguous */
+  n.op_type = ptq_strdup(op_type);
+  n.domain = ptq_strdup("");
+  n.inputs = ptq_malloc((size_t)(n_in ? n_in : 1) * sizeof *n.inputs);
+  n.outputs = ptq_malloc((size_t)(n_out ? n_out : 1) * sizeof *n.outputs);
+  n.attrs = NULL;
+  if (!n.name || !n.op_type || !n.domain || !n.inputs || !n.outputs) {
+    ir_node_clear(&n);
+    return -1;
+  }
+  n.n_inputs = n_in;
+  n.n_outputs = n_out;
+  memcpy(n.inputs, in, (size_t)n_in * sizeof *in);
+  memcpy(n.outputs, out, (size_t)n_out * sizeof *out);
+  int idx = ir_graph_add_node(g, &n);
+  if (idx < 0) ir_node_clear(&n);
+  return idx;
+}
+
+static ir_attr *attr_slot(ir_node *n, const char *name) {
+  for (int i = 0; i < n->n_attrs; i++)
+    if (strcmp(n->attrs[i].name, name) == 0) {
+      char *keep = n->attrs[i].name;
+      n->attrs[i].name = NULL;
+      ir_attr_clear(&n->attrs[i]);
+      n->attrs[i].name = keep;
+      return &n->attrs[i];
+    }
+  ir_attr *a = ptq_realloc_array(n->attrs, (size_t)n->n_attrs + 1, sizeof *a);
+  if (!a) return NULL;
+  n->attrs = a;
+  ir_attr *s = &a[n->n_attrs];
+  memset(s, 0, sizeof *s);
+  if (!(s->name = ptq_strdup(name))) return NULL;
+  n->n_attrs++;
+  return s;
+}
+
+ptq_status ir_node_set_int(ir_node *n, const char *name, int64_t v) {
+  ir_attr *a = attr_slot(n, name);
+  if (!a) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  a->type = IR_ATTR_INT;
+  a->i = v;
+  return PTQ_OK;
+}
+
+ptq_status ir_node_set_ints(ir_node *n, const char *name, size_t count, const int64_t *v) {
+  ir_attr *a = attr_slot(n, name);
+  if (!a) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  a->type = IR_ATTR_INTS;
+  if (!(a->ints = ptq_malloc((count ? count : 1) * sizeof *v)))
+    return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  if (count) memcpy(a->ints, v, count * sizeof *v);
+  a->n = count;
+  return PTQ_OK;
+}
+
+void ir_node_remove_attr(ir_node *n, const char *name) {
+  for (int i = 0; i < n->n_attrs; i++)
+    if (strcmp(n->attrs[i].name, name) == 0) {
+      ir_attr_clear(&n->attrs[i]);
+      memmove(&n->attrs[i], &n->attrs[i + 1], (size_t)(n->n_attrs - i - 1) * sizeof *n->attrs);
+      n->n_attrs--;
+      return;
+    }
+}
+
+ptq_status ir_node_set_input(ir_node *n, int k, int v) {
+  if (k >= n->n_inputs) {
+    int *in = ptq_realloc_array(n->inputs, (size_t)k + 1, sizeof *in);
+    if (!in) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    for (int i = n->n_inputs; i <= k; i++) in[i] = -1;
+    n->inputs = in;
+    n->n_inputs = k + 1;
+  }
+  n->inputs[k] = v;
+  return PTQ_OK;
+}
+
+void ir_graph_remove_nodes(ir_graph *g, const unsigned char *drop) {
+  int w = 0;
+  for (int i = 0; i < g->n_nodes; i++) {
+    if (!drop[i]) {
+      g->nodes[w++] = g->nodes[i];
+      continue;
+    }
+    for (int k = 0; k < g->nodes[i].n_outputs; k++)
+      if (g->nodes[i].outputs[k] >= 0) g->values[g->nodes[i].outputs[k]].producer = -1;
+    ir_node_clear(&g->nodes[i]);
+  }
+  g->n_nodes = w;
+}
+
+int ir_graph_use_count(const ir_graph *g, int v) {
+  int c = 0;
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int k = 0; k < g->nodes[i].n_inputs; k++) c += g->nodes[i].inputs[k] == v;
+  return c;
+}

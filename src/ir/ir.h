@@ -134,6 +134,32 @@ static inline ir_value *ir_out(const ir_graph *g, const ir_node *n, int i) {
   return (i < n->n_outputs && n->outputs[i] >= 0) ? &g->values[n->outputs[i]] : NULL;
 }
 
+/* Graph editing helpers (used by the quantizer). Values and nodes they add have no resolved
+ * op; call ir_graph_toposort afterwards to order nodes and set producers. */
+
+/* A name not yet used in g: base itself, else base_1, base_2, ... Caller frees; NULL on
+ * allocation failure. */
+char *ir_graph_unique_name(const ir_graph *g, const char *base);
+/* Adds a constant (initializer) value named by ir_graph_unique_name(base), typed from t.
+ * Takes ownership of t in every case (destroyed on failure). Returns the index or -1. */
+int ir_graph_add_constant(ir_graph *g, const char *base, ptq_tensor *t);
+/* Appends a node of the default domain named by ir_graph_unique_name(name) with the given
+ * input and output value indices (-1: omitted). Returns the node index or -1. */
+int ir_graph_new_node(ir_graph *g, const char *name, const char *op_type, int n_in,
+                      const int *in, int n_out, const int *out);
+/* Sets (adds or replaces) an INT / INTS attribute. PTQ_ERR_NOMEM on allocation failure. */
+ptq_status ir_node_set_int(ir_node *n, const char *name, int64_t v);
+ptq_status ir_node_set_ints(ir_node *n, const char *name, size_t count, const int64_t *v);
+/* Removes an attribute if present. */
+void ir_node_remove_attr(ir_node *n, const char *name);
+/* Sets input k to value v, growing the input list with omitted (-1) inputs as needed. */
+ptq_status ir_node_set_input(ir_node *n, int k, int v);
+/* Removes the nodes with drop[i] != 0, keeping the order of the others; producers of their
+ * outputs become -1. */
+void ir_graph_remove_nodes(ir_graph *g, const unsigned char *drop);
+/* Number of node inputs (over all nodes of g) reading value v. */
+int ir_graph_use_count(const ir_graph *g, int v);
+
 /* Copies a tensor (deep). Caller owns *out. */
 ptq_status ir_tensor_clone(const ptq_tensor *src, ptq_tensor **out);
 

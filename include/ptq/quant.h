@@ -1,0 +1,97 @@
+/* ptq calibration post-training quantization: float ONNX model + unlabeled samples →
+ * QDQ ONNX model (QuantizeLinear/DequantizeLinear pairs around float ops) and an encodings
+ * JSON. Conventions as in ptq.h; the library never prints (progress goes to a callback). */
+#ifndef PTQ_QUANT_H
+#define PTQ_QUANT_H
+
+#include "ptq/ptq.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How activation ranges are calibrated (weights: per-channel minmax, or MSE with
+ * PTQ_QMETHOD_MSE). */
+typedef enum ptq_qmethod {
+  PTQ_QMETHOD_MINMAX = 0,
+  PTQ_QMETHOD_EMA,        /* moving average of per-batch min/max (momentum 0.9) */
+  PTQ_QMETHOD_PERCENTILE, /* 99.99th percentile, two-sided */
+  PTQ_QMETHOD_MSE,        /* L2-optimal clipping */
+  PTQ_QMETHOD_KL          /* TensorRT entropy calibration */
+} ptq_qmethod;
+
+/* "minmax", "ema", "percentile", "mse", "kl" → method. PTQ_ERR_INVALID_ARG if unknown. */
+ptq_status ptq_qmethod_parse(const char *name, ptq_qmethod *out);
+const char *ptq_qmethod_name(ptq_qmethod m);
+
+/* Progress: stage ("calibrate"), samples done and total. Called from the calling thread. */
+typedef void (*ptq_qprogress_fn)(void *user, const char *stage, int64_t done, int64_t total);
+
+typedef struct ptq_quant_options {
+  const char *profile;        /* NULL or "ort": S8S8 QDQ, per-channel symmetric int8 weights
+                                 [-127, 127], asymmetric int8 activations per tensor */
+  ptq_qmethod method;         /* activation calibration */
+  int per_tensor;             /* nonzero: weights per tensor instead of per channel */
+  const char *const *exclude; /* node names kept in float */
+  size_t n_exclude;
+  const char *preprocess;    /* dataset preprocessing spec (ptq_dataset_options.preprocess) */
+  int64_t calib_size;        /* samples drawn (without replacement) from the data; 0: 100 */
+  uint64_t seed;             /* seed of the sample draw */
+  int64_t batch;             /* calibration batch; 0: 32 (or the model's fixed batch) */
+  const char *const *shapes; /* input shape overrides "NAME=DIMS" for calibration */
+  size_t n_shapes;
+  int threads;               /* 0: all cores */
+  ptq_qprogress_fn progress; /* may be NULL */
+  void *progress_user;
+} ptq_quant_options;
+
+/* profile "ort", minmax, per channel, 100 samples, seed 0. */
+ptq_quant_options ptq_quant_options_default(void);
+
+/* A quantized model with its calibration report. */
+typedef struct ptq_qmodel ptq_qmodel;
+
+/* Loads model_path twice (the float model for calibration, with the shape/batch overrides,
+ * and the model to quantize, as stored), prepares the latter (BatchNormalization folding,
+ * opset >= 13), calibrates on opts->calib_size samples of calib_path (an .npy or an image
+ * folder, see ptq_dataset_open) and builds the QDQ graph. opts may be NULL (defaults).
+ * Errors: those of ptq_model_load and ptq_dataset_open; PTQ_ERR_DATA for NaN/Inf in the
+ * calibration data; PTQ_ERR_SHAPE when the data does not fit the model input;
+ * PTQ_ERR_UNSUPPORTED naming an op that cannot be moved to opset 13; PTQ_ERR_INVALID_ARG for
+ * an unknown profile or --exclude name. Caller owns *out. */
+ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
+                             const ptq_quant_options *opts, ptq_qmodel **out);
+void ptq_qmodel_destroy(ptq_qmodel *q);
+
+/* The QDQ model; owned by q, valid while q lives. */
+const ptq_model *ptq_qmodel_model(const ptq_qmodel *q);
+
+/* Writes the QDQ model to path (atomically) and the encodings JSON to path + ".encodings.json"
+ * with the extension ".onnx" dropped (OUT.onnx → OUT.encodings.json). PTQ_ERR_INVALID_ARG
+ * when path (or the JSON path) names the input model file. */
+ptq_status ptq_qmodel_save(const ptq_qmodel *q, const char *path);
+/* Path of the encodings JSON for a model path. Caller frees with free(); NULL on failure. */
+char *ptq_qmodel_encodings_path(const char *model_path);
+
+/* Encodings JSON (per tensor: scale(s), zero point(s), bits, min/max, axis, profile).
+ * Caller frees with free(); NULL on allocation failure. */
+char *ptq_qmodel_encodings(const ptq_qmodel *q);
+
+/* Human-readable report: calibration (samples, seed, method, time), every quantized node with
+ * its scheme, and every node left in float with the reason. Caller frees with free(). */
+char *ptq_qmodel_summary(const ptq_qmodel *q);
+
+typedef struct ptq_qstats {
+  int nodes_quantized; /* nodes with int8 weights or int8 inputs */
+  int nodes_float;     /* nodes left in float */
+  int bn_folded;       /* BatchNormalization nodes folded into their producer */
+  int points;          /* activation tensors with a Q/DQ pair */
+  int64_t calib_samples;
+  double calib_seconds;
+} ptq_qstats;
+ptq_status ptq_qmodel_stats(const ptq_qmodel *q, ptq_qstats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,188 @@
+/* Calibration: stream sampled data through the float model, observing the plan's points. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/exec.h"
+#include "ptq/data.h"
+#include "quant/calib.h"
+#include "quant/qgraph.h"
+
+typedef struct observer {
+  const int *point_of; /* per calibration-graph value: point or -1 */
+  ptq_calib **calib;   /* per point */
+  const ir_graph *eg;  /* export graph (names for messages) */
+  const qplan *plan;
+  int64_t batch, rows; /* batch size of the run; rows holding real samples */
+} observer;
+
+static ptq_status observe(void *user, const ir_graph *g, int value, const ptq_tensor *t) {
+  (void)g;
+  observer *o = user;
+  const int pt = o->point_of[value];
+  if (pt < 0 || t->dtype != PTQ_DT_FLOAT) return PTQ_OK;
+  int64_t dims[PTQ_MAX_RANK];
+  memcpy(dims, t->dims, sizeof dims);
+  /* padding rows (copies of a real sample) are left out where the batch axis is visible */
+  if (t->rank >= 1 && dims[0] == o->batch && o->rows < o->batch) dims[0] = o->rows;
+  ptq_status st = ptq_calib_update(o->calib[pt], t->rank, dims, t->data);
+  if (st != PTQ_OK)
+    ptq_error_prefix(st,
+                     "calibrating tensor '%s': ", o->eg->values[o->plan->points[pt].value].name);
+  return st;
+}
+
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* n of the N indices, uniformly without replacement (partial Fisher-Yates, splitmix64),
+ * sorted ascending. Caller frees. */
+static int64_t *draw_samples(int64_t N, int64_t n, uint64_t seed) {
+  int64_t *idx = ptq_malloc((size_t)(N ? N : 1) * sizeof *idx);
+  if (!idx) return NULL;
+  for (int64_t i = 0; i < N; i++) idx[i] = i;
+  uint64_t s = seed;
+  for (int64_t i = 0; i < n; i++) {
+    const int64_t j = i + (int64_t)(splitmix64(&s) % (uint64_t)(N - i));
+    const int64_t t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
+  }
+  qsort(idx, (size_t)n, sizeof *idx, cmp_i64);
+  return idx;
+}
+
+static ptq_status load_calib_model(const char *path, const ptq_quant_options *o, ptq_model **m) {
+  ptq_load_options lo = {
+      .shapes = o->shapes, .n_shapes = o->n_shapes, .batch = o->batch > 0 ? o->batch : 32};
+  ptq_status st = ptq_model_load(path, &lo, m);
+  if (st == PTQ_OK || o->batch > 0 || st == PTQ_ERR_IO || st == PTQ_ERR_PARSE) return st;
+  lo.batch = 0; /* the model's own batch when it cannot be re-batched */
+  return ptq_model_load(path, &lo, m);
+}
+
+ptq_status qcalib_run(const char *model_path, const char *calib_path, const ptq_quant_options *o,
+                      const ir_graph *eg, qplan *p, int64_t *n_samples, int64_t *n_available) {
+  ptq_model *m = NULL;
+  ptq_dataset *ds = NULL;
+  ptq_session *s = NULL;
+  ptq_tensor *batch = NULL, **outs = NULL;
+  ptq_calib **calib = NULL;
+  int *point_of = NULL;
+  int64_t *idx = NULL;
+  ptq_status st = load_calib_model(model_path, o, &m);
+  if (st != PTQ_OK) return st;
+  const ir_graph *g = m->graph;
+  ptq_value_info in;
+  if (ptq_model_input_count(m) != 1 || ptq_model_input(m, 0, &in) != PTQ_OK ||
+      in.dtype != PTQ_DT_FLOAT || in.rank < 2) {
+    st = ptq_error(PTQ_ERR_UNSUPPORTED,
+                   "calibration needs a model with one float input of rank "
+                   ">= 2 (a batch of samples)");
+    goto done;
+  }
+  ptq_dataset_options dopt = {.preprocess = o->preprocess, .sample_rank = in.rank - 1};
+  for (int d = 0; d < in.rank; d++)
+    if (in.dims[d] < 1) {
+      st = ptq_error(PTQ_ERR_SHAPE, "input '%s' has a dynamic dimension %d: give --shape", in.name,
+                     d);
+      goto done;
+    }
+  for (int d = 1; d < in.rank; d++) dopt.sample_dims[d - 1] = in.dims[d];
+  if ((st = ptq_dataset_open(calib_path, &dopt, &ds)) != PTQ_OK) {
+    ptq_error_prefix(st, "calibration data '%s': ", calib_path);
+    goto done;
+  }
+  const int64_t N = ptq_dataset_count(ds), B = in.dims[0];
+  if (N < 1) {
+    st = ptq_error(PTQ_ERR_DATA, "calibration data '%s' holds no samples", calib_path);
+    goto done;
+  }
+  const int64_t n = o->calib_size > 0 && o->calib_size < N ? o->calib_size : N;
+  *n_available = N;
+  calib = ptq_calloc((size_t)p->n_points + 1, sizeof *calib);
+  point_of = ptq_malloc(((size_t)g->n_values + 1) * sizeof *point_of);
+  outs = ptq_calloc(ptq_model_output_count(m) + 1, sizeof *outs);
+  idx = draw_samples(N, n, o->seed);
+  if (!calib || !point_of || !outs || !idx) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  for (int v = 0; v < g->n_values; v++) point_of[v] = -1;
+  const qprofile *prof = qprofile_find(o->profile);
+  ptq_calib_config cfg = ptq_calib_config_default((ptq_calib_method)o->method);
+  cfg.scheme = prof->act;
+  for (int i = 0; i < p->n_points; i++) {
+    const char *name = eg->values[p->points[i].value].name;
+    const int v = ir_graph_find(g, name);
+    if (v < 0 || g->values[v].data) {
+      st = ptq_error(PTQ_ERR_INTERNAL, "tensor '%s' is not computed by the float model", name);
+      goto done;
+    }
+    point_of[v] = i;
+    if ((st = ptq_calib_create(&cfg, &calib[i])) != PTQ_OK) goto done;
+  }
+  observer ob = {.point_of = point_of, .calib = calib, .eg = eg, .plan = p, .batch = B};
+  exec_hooks hooks = {.observe = observe, .user = &ob, .no_fuse = 1};
+  ptq_session_options so = {.threads = o->threads};
+  if ((st = exec_session_create(m, &so, &hooks, &s)) != PTQ_OK) goto done;
+  if ((st = ptq_tensor_create(PTQ_DT_FLOAT, in.rank, in.dims, &batch)) != PTQ_OK) goto done;
+  const int64_t per = ptq_tensor_numel(batch) / B;
+  for (int64_t start = 0; start < n; start += B) {
+    const int64_t cnt = n - start < B ? n - start : B;
+    float *x = batch->data;
+    for (int64_t r = 0; r < cnt; r++) {
+      ptq_tensor view = *batch;
+      view.dims[0] = 1;
+      view.data = x + r * per;
+      view.owns_data = 0;
+      if ((st = ptq_dataset_read(ds, idx[start + r], 1, &view, NULL)) != PTQ_OK) goto done;
+      for (int64_t k = 0; k < per; k++)
+        if (!isfinite(x[r * per + k])) {
+          st = ptq_error(PTQ_ERR_DATA, "calibration sample %s holds NaN or infinity",
+                         ptq_dataset_sample_name(ds, idx[start + r]));
+          goto done;
+        }
+    }
+    for (int64_t r = cnt; r < B; r++) memcpy(x + r * per, x, (size_t)per * sizeof *x);
+    ob.rows = cnt;
+    const char *name = in.name;
+    st = ptq_session_run(s, 1, &name, (const ptq_tensor *const *)&batch, outs);
+    for (size_t k = 0; k < ptq_model_output_count(m); k++) {
+      ptq_tensor_destroy(outs[k]);
+      outs[k] = NULL;
+    }
+    if (st != PTQ_OK) goto done;
+    if (o->progress) o->progress(o->progress_user, "calibrate", start + cnt, n);
+  }
+  for (int i = 0; i < p->n_points && st == PTQ_OK; i++) {
+    qpoint *q = &p->points[i];
+    st = ptq_calib_range(calib[i], &q->rmin, &q->rmax);
+    if (st != PTQ_OK) {
+      ptq_error_prefix(st, "tensor '%s': ", eg->values[q->value].name);
+      break;
+    }
+    q->calibrated = 1;
+  }
+  *n_samples = n;
+done:
+  for (int i = 0; calib && i < p->n_points; i++) ptq_calib_destroy(calib[i]);
+  free(calib);
+  free(point_of);
+  free(outs);
+  free(idx);
+  ptq_tensor_destroy(batch);
+  ptq_session_destroy(s);
+  ptq_dataset_destroy(ds);
+  ptq_model_destroy(m);
+  return st;
+}

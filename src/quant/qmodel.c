@@ -1,0 +1,183 @@
+/* Public calibration-PTQ API (ptq/quant.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "quant/qgraph.h"
+
+struct ptq_qmodel {
+  ptq_model *model;
+  char *input_path;
+  char *summary;
+  char *encodings;
+  ptq_qstats stats;
+};
+
+static const char *const g_method_names[] = {"minmax", "ema", "percentile", "mse", "kl"};
+
+ptq_status ptq_qmethod_parse(const char *name, ptq_qmethod *out) {
+  for (int i = 0; name && i < 5; i++)
+    if (strcmp(name, g_method_names[i]) == 0) {
+      *out = (ptq_qmethod)i;
+      return PTQ_OK;
+    }
+  return ptq_error(PTQ_ERR_INVALID_ARG,
+                   "unknown calibration method '%s' (minmax, ema, percentile, "
+                   "mse, kl)",
+                   name ? name : "");
+}
+
+const char *ptq_qmethod_name(ptq_qmethod m) {
+  return (unsigned)m < 5 ? g_method_names[m] : "?";
+}
+
+ptq_quant_options ptq_quant_options_default(void) {
+  ptq_quant_options o = {.method = PTQ_QMETHOD_MINMAX, .calib_size = 100};
+  return o;
+}
+
+void ptq_qmodel_destroy(ptq_qmodel *q) {
+  if (!q) return;
+  ptq_model_destroy(q->model);
+  free(q->input_path);
+  free(q->summary);
+  free(q->encodings);
+  free(q);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
+                             const ptq_quant_options *opts, ptq_qmodel **out) {
+  if (!model_path || !calib_path || !out) return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  *out = NULL;
+  ptq_quant_options o = opts ? *opts : ptq_quant_options_default();
+  if (o.calib_size <= 0) o.calib_size = 100;
+  const qprofile *prof = qprofile_find(o.profile);
+  if (!prof) return ptq_error(PTQ_ERR_INVALID_ARG, "unknown profile '%s' (ort)", o.profile);
+  if ((unsigned)o.method > PTQ_QMETHOD_KL)
+    return ptq_error(PTQ_ERR_INVALID_ARG, "unknown calibration method %d", (int)o.method);
+  ptq_set_threads(o.threads);
+  qplan plan = {0};
+  qbuf prep = {0}, report = {0}, json = {0};
+  ptq_qmodel *q = ptq_calloc(1, sizeof *q);
+  if (!q || !(q->input_path = ptq_strdup(model_path))) {
+    free(q);
+    return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  }
+  ptq_status st = ptq_model_load(model_path, NULL, &q->model);
+  if (st != PTQ_OK) goto fail;
+  ir_graph *g = q->model->graph;
+  if ((st = qprep_fold_bn(g, &q->stats.bn_folded, &prep)) != PTQ_OK) goto fail;
+  if ((st = qprep_upgrade_opset(q->model, 13, &prep)) != PTQ_OK) goto fail;
+  if ((st = qplan_build(g, o.exclude, o.n_exclude, o.per_tensor, &plan)) != PTQ_OK) goto fail;
+  int64_t n_samples = 0, n_avail = 0;
+  const double t0 = now_s();
+  st = qcalib_run(model_path, calib_path, &o, g, &plan, &n_samples, &n_avail);
+  q->stats.calib_seconds = now_s() - t0;
+  q->stats.calib_samples = n_samples;
+  if (st != PTQ_OK) goto fail;
+  if ((st = qplan_resolve(&plan, g, &prof->act)) != PTQ_OK) goto fail;
+  for (int i = 0; i < plan.n_nodes; i++) {
+    if (plan.nodes[i].kind == QK_FLOAT)
+      q->stats.nodes_float++;
+    else if (plan.nodes[i].kind != QK_FUSED)
+      q->stats.nodes_quantized++;
+  }
+  q->stats.points = plan.n_points;
+  qbuf_printf(&report,
+              "profile %s: int8 weights symmetric per-%s, int8 activations asymmetric "
+              "per-tensor, int32 biases (QDQ, opset %lld)\n",
+              prof->name, o.per_tensor ? "tensor" : "channel", (long long)q->model->opset);
+  qbuf_printf(&report, "calibration: %lld of %lld samples (seed %llu), method %s, %.2f s\n",
+              (long long)n_samples, (long long)n_avail, (unsigned long long)o.seed,
+              ptq_qmethod_name(o.method), q->stats.calib_seconds);
+  qbuf_printf(&report, "BatchNormalization folded: %d\n", q->stats.bn_folded);
+  if (prep.len) qbuf_printf(&report, "%s", prep.s);
+  if ((st = qdq_export(q->model, &plan, prof, o.method, &json, &report)) != PTQ_OK) goto fail;
+  qbuf_printf(&report, "%d nodes quantized, %d float, %d activation tensors with Q/DQ\n",
+              q->stats.nodes_quantized, q->stats.nodes_float, q->stats.points);
+  qbuf doc = {0};
+  qbuf_printf(
+      &doc,
+      "{\n  \"profile\": \"%s\",\n  \"method\": \"%s\",\n  \"opset\": %lld,\n"
+      "  \"calibration\": {\"samples\": %lld, \"seed\": %llu},\n  \"tensors\": {\n%s\n  }\n}\n",
+      prof->name, ptq_qmethod_name(o.method), (long long)q->model->opset, (long long)n_samples,
+      (unsigned long long)o.seed, json.s ? json.s : "");
+  if (report.failed || json.failed || doc.failed) {
+    free(doc.s);
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
+  q->encodings = doc.s;
+  q->summary = report.s;
+  report.s = NULL;
+  qplan_free(&plan);
+  free(prep.s);
+  free(json.s);
+  *out = q;
+  return PTQ_OK;
+fail:
+  qplan_free(&plan);
+  free(prep.s);
+  free(report.s);
+  free(json.s);
+  ptq_qmodel_destroy(q);
+  return st;
+}
+
+const ptq_model *ptq_qmodel_model(const ptq_qmodel *q) {
+  return q ? q->model : NULL;
+}
+
+char *ptq_qmodel_encodings(const ptq_qmodel *q) {
+  return q && q->encodings ? ptq_strdup(q->encodings) : NULL;
+}
+
+char *ptq_qmodel_summary(const ptq_qmodel *q) {
+  return q && q->summary ? ptq_strdup(q->summary) : NULL;
+}
+
+ptq_status ptq_qmodel_stats(const ptq_qmodel *q, ptq_qstats *out) {
+  if (!q || !out) return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  *out = q->stats;
+  return PTQ_OK;
+}
+
+char *ptq_qmodel_encodings_path(const char *path) {
+  if (!path) return NULL;
+  size_t n = strlen(path);
+  if (n > 5 && strcmp(path + n - 5, ".onnx") == 0) n -= 5;
+  char *base = ptq_strndup(path, n);
+  char *s = base ? ptq_asprintf("%s.encodings.json", base) : NULL;
+  free(base);
+  return s;
+}
+
+/* Same file: equal device and inode (both exist). */
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+ptq_status ptq_qmodel_save(const ptq_qmodel *q, const char *path) {
+  if (!q || !path) return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  char *jpath = ptq_qmodel_encodings_path(path);
+  if (!jpath) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  ptq_status st = PTQ_OK;
+  if (strcmp(path, q->input_path) == 0 || same_file(path, q->input_path) ||
+      same_file(jpath, q->input_path)) {
+    st = ptq_error(PTQ_ERR_INVALID_ARG, "output '%s' would overwrite the input model '%s'", path,
+                   q->input_path);
+  } else if ((st = ptq_model_save(q->model, path)) == PTQ_OK) {
+    st = ptq_file_write_atomic(jpath, q->encodings, strlen(q->encodings));
+  }
+  free(jpath);
+  return st;
+}
