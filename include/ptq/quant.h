@@ -27,11 +27,22 @@ const char *ptq_qmethod_name(ptq_qmethod m);
 /* Progress: stage ("calibrate"), samples done and total. Called from the calling thread. */
 typedef void (*ptq_qprogress_fn)(void *user, const char *stage, int64_t done, int64_t total);
 
+/* Tri-state switch of an option: the profile's choice, or forced on/off. */
+typedef enum ptq_qswitch { PTQ_QDEFAULT = 0, PTQ_QON = 1, PTQ_QOFF = 2 } ptq_qswitch;
+
 typedef struct ptq_quant_options {
-  const char *profile;        /* NULL or "ort": S8S8 QDQ, per-channel symmetric int8 weights
-                                 [-127, 127], asymmetric int8 activations per tensor */
+  const char *profile;        /* NULL or a name of ptq_qprofile_names() (docs/profiles.md);
+                                 NULL: "ort" */
   ptq_qmethod method;         /* activation calibration */
   int per_tensor;             /* nonzero: weights per tensor instead of per channel */
+  int w_bits;                 /* weight bits, 0: 8; within the profile's allowed range. Below 8
+                                 the codes of the narrow b-bit grid are stored in int8/uint8 */
+  int a_bits;                 /* activation bits, 0: 8 (the only value QDQ int8 export has) */
+  /* Scheme switches; only the "academic" profile accepts anything but PTQ_QDEFAULT. */
+  ptq_qswitch w_symmetric, a_symmetric, a_signed, pow2_scale;
+  ptq_qswitch keep_ends_8bit; /* first and last weighted layer keep 8-bit weights */
+  ptq_qswitch quant_add;      /* Q/DQ on both inputs of an Add of two activations */
+  const char *config;         /* NULL or a JSON file of per-layer overrides (docs/profiles.md) */
   const char *const *exclude; /* node names kept in float */
   size_t n_exclude;
   const char *preprocess;    /* dataset preprocessing spec (ptq_dataset_options.preprocess) */
@@ -48,6 +59,9 @@ typedef struct ptq_quant_options {
 /* profile "ort", minmax, per channel, 100 samples, seed 0. */
 ptq_quant_options ptq_quant_options_default(void);
 
+/* NULL-terminated list of the profile names ("ort" first). */
+const char *const *ptq_qprofile_names(void);
+
 /* A quantized model with its calibration report. */
 typedef struct ptq_qmodel ptq_qmodel;
 
@@ -58,7 +72,10 @@ typedef struct ptq_qmodel ptq_qmodel;
  * Errors: those of ptq_model_load and ptq_dataset_open; PTQ_ERR_DATA for NaN/Inf in the
  * calibration data; PTQ_ERR_SHAPE when the data does not fit the model input;
  * PTQ_ERR_UNSUPPORTED naming an op that cannot be moved to opset 13; PTQ_ERR_INVALID_ARG for
- * an unknown profile or --exclude name. Caller owns *out. */
+ * an unknown profile, bits outside the profile's range, a scheme switch the profile fixes, or
+ * an --exclude / config node name the model lacks (the message lists close matches);
+ * PTQ_ERR_PARSE / PTQ_ERR_INVALID_ARG for a malformed config ("FILE:LINE:COL: ...").
+ * Caller owns *out. */
 ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
                              const ptq_quant_options *opts, ptq_qmodel **out);
 void ptq_qmodel_destroy(ptq_qmodel *q);

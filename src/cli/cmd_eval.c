@@ -3,10 +3,50 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <math.h>
+
 #include "cli/cli.h"
 
+/* Fidelity of a model's first output against a reference model's, accumulated over samples:
+ *   SQNR = 10 log10(sum ref^2 / sum (ref - y)^2) over every element of every sample (double);
+ *          +inf when the outputs are identical (noise 0), -inf for an all-zero reference;
+ *   cosine: mean over samples of <ref, y> / (|ref| |y|); 1 when both are zero, 0 when only one;
+ *   top-1 agreement: fraction of samples whose argmax (first index on ties) is equal. */
+typedef struct fidelity {
+  double sig, noise, cos_sum;
+  int64_t agree, n;
+} fidelity;
+
+static int64_t argmax(const float *row, int64_t k) {
+  int64_t am = 0;
+  for (int64_t i = 1; i < k; i++)
+    if (row[i] > row[am]) am = i;
+  return am;
+}
+
+static void fidelity_add(fidelity *f, const float *ref, const float *y, int64_t k) {
+  double dot = 0, rr = 0, yy = 0;
+  for (int64_t i = 0; i < k; i++) {
+    const double r = ref[i], q = y[i], d = r - q;
+    f->sig += r * r;
+    f->noise += d * d;
+    dot += r * q;
+    rr += r * r;
+    yy += q * q;
+  }
+  f->cos_sum += rr == 0 && yy == 0 ? 1.0 : rr == 0 || yy == 0 ? 0.0 : dot / (sqrt(rr) * sqrt(yy));
+  f->agree += argmax(ref, k) == argmax(y, k);
+  f->n++;
+}
+
+static double fidelity_sqnr(const fidelity *f) {
+  if (f->noise == 0) return INFINITY;
+  if (f->sig == 0) return -INFINITY;
+  return 10.0 * log10(f->sig / f->noise);
+}
+
 static const char *const HELP =
-    "usage: ptq eval MODEL --data DATA [--labels FILE] [--preprocess SPEC]\n"
+    "usage: ptq eval MODEL --data DATA [--labels FILE] [--preprocess SPEC] [--ref FLOAT.onnx]\n"
     "                [--label-offset K] [--limit N] [--json] [--batch B] [--threads N]\n"
     "\n"
     "Top-1/top-5 accuracy of MODEL's first output on DATA: an .npy of N samples, or a folder\n"
@@ -19,12 +59,17 @@ static const char *const HELP =
     "                             bgr rgb gray layout=nchw|nhwc\n"
     "  --label-offset K    add K to every label (1 for 1001-way ImageNet models)\n"
     "  --limit N           evaluate the first N samples only\n"
-    "  --json              print one JSON object {\"top1\", \"top5\", \"n\"} (fractions)\n"
+    "  --ref FLOAT.onnx    also run this reference model and report the fidelity of MODEL's\n"
+    "                      first output: SQNR (dB, over all samples; inf when identical),\n"
+    "                      mean cosine similarity and top-1 agreement (labels then optional)\n"
+    "  --json              print one JSON object {\"top1\", \"top5\", \"n\"} (fractions), with\n"
+    "                      --ref also \"sqnr_db\" (null when infinite), \"cosine\",\n"
+    "                      \"top1_agreement\"\n"
     "  --batch B           samples per run (default: the model's batch, or 32 if dynamic)\n";
 
 int cmd_eval(int argc, char **argv) {
   cli_model_opts mo = {0};
-  const char *path = NULL, *data = NULL, *labels = NULL, *pre = NULL, *v;
+  const char *path = NULL, *data = NULL, *labels = NULL, *pre = NULL, *refp = NULL, *v;
   long long offset = 0, limit = 0;
   int json = 0, rc = CLI_OK;
   for (int i = 1; i < argc; i++) {
@@ -38,6 +83,8 @@ int cmd_eval(int argc, char **argv) {
     if (r > 0) continue;
     if (strcmp(a, "--data") == 0) {
       if (!(data = cli_value("eval", argc, argv, &i))) return CLI_USAGE;
+    } else if (strcmp(a, "--ref") == 0) {
+      if (!(refp = cli_value("eval", argc, argv, &i))) return CLI_USAGE;
     } else if (strcmp(a, "--labels") == 0) {
       if (!(labels = cli_value("eval", argc, argv, &i))) return CLI_USAGE;
     } else if (strcmp(a, "--preprocess") == 0) {
@@ -60,12 +107,14 @@ int cmd_eval(int argc, char **argv) {
   }
   if (!path) return cli_usage_error("eval", "no model given");
   if (!data) return cli_usage_error("eval", "no data given (--data DATA)");
-  ptq_model *m = NULL;
-  ptq_session *s = NULL;
+  ptq_model *m = NULL, *rm = NULL;
+  ptq_session *s = NULL, *rs = NULL;
   ptq_dataset *ds = NULL;
-  ptq_tensor *batch = NULL, *out[16] = {0};
+  ptq_tensor *batch = NULL, *out[16] = {0}, *rout[16] = {0};
   int64_t *lab = NULL;
+  fidelity fid = {0};
   if ((rc = cli_load(path, &mo, &m))) return rc;
+  if (refp && (rc = cli_load(refp, &mo, &rm))) goto done;
   ptq_value_info in;
   ptq_model_input(m, 0, &in);
   if (ptq_model_input_count(m) != 1 || in.dtype != PTQ_DT_FLOAT || in.rank < 2 ||
@@ -87,17 +136,25 @@ int cmd_eval(int argc, char **argv) {
     rc = cli_fail(st, "cannot open data '%s'", data);
     goto done;
   }
-  if (!ptq_dataset_has_labels(ds)) {
+  const int has_labels = ptq_dataset_has_labels(ds);
+  if (rm && (ptq_model_input_count(rm) != 1 || ptq_model_output_count(rm) > 16)) {
+    rc = cli_fail(PTQ_ERR_UNSUPPORTED, "--ref: the reference model needs one input");
+    goto done;
+  }
+  if (!has_labels && !rm) {
     rc = cli_fail(PTQ_ERR_DATA, "'%s' has no labels: give --labels or use class subfolders", data);
     goto done;
   }
   int64_t n = ptq_dataset_count(ds), bs = in.dims[0] > 0 ? in.dims[0] : 32;
   int fixed_batch = in.dims[0] > 0;
   ptq_session_options so = {.threads = mo.threads};
-  if ((st = ptq_session_create(m, &so, &s)) != PTQ_OK) {
+  if ((st = ptq_session_create(m, &so, &s)) != PTQ_OK ||
+      (rm && (st = ptq_session_create(rm, &so, &rs)) != PTQ_OK)) {
     rc = cli_fail(st, "cannot create session");
     goto done;
   }
+  ptq_value_info rin;
+  if (rm) ptq_model_input(rm, 0, &rin);
   int64_t dims[PTQ_MAX_RANK];
   memcpy(dims, in.dims, sizeof dims);
   dims[0] = bs;
@@ -115,7 +172,7 @@ int cmd_eval(int argc, char **argv) {
     if (cnt < bs) memset(batch->data, 0, (size_t)ptq_tensor_numel(batch) * sizeof(float));
     int64_t keep = batch->dims[0];
     batch->dims[0] = cnt;
-    st = ptq_dataset_read(ds, start, cnt, batch, lab);
+    st = ptq_dataset_read(ds, start, cnt, batch, has_labels ? lab : NULL);
     batch->dims[0] = keep;
     if (st != PTQ_OK) {
       rc = cli_fail(st, "cannot read data");
@@ -131,11 +188,30 @@ int cmd_eval(int argc, char **argv) {
       rc = cli_fail(PTQ_ERR_SHAPE, "first output must be float [batch, classes]");
       goto done;
     }
-    for (int64_t b = 0; b < cnt; b++) {
+    if (rs) {
+      const char *rname = rin.name;
+      if ((st = ptq_session_run(rs, 1, &rname, (const ptq_tensor *const *)&batch, rout))) {
+        rc = cli_fail(st, "--ref: run failed");
+        goto done;
+      }
+      const ptq_tensor *r = rout[0];
+      if (r->dtype != PTQ_DT_FLOAT || ptq_tensor_numel(r) != ptq_tensor_numel(y)) {
+        rc = cli_fail(PTQ_ERR_SHAPE, "--ref: first outputs differ in type or size");
+        goto done;
+      }
+      for (int64_t b = 0; b < cnt; b++)
+        fidelity_add(&fid, (const float *)r->data + b * classes,
+                     (const float *)y->data + b * classes, classes);
+      for (size_t k = 0; k < ptq_model_output_count(rm); k++) {
+        ptq_tensor_destroy(rout[k]);
+        rout[k] = NULL;
+      }
+    }
+    for (int64_t b = 0; b < cnt && has_labels; b++) {
       const float *row = (const float *)y->data + b * classes;
       if (lab[b] < 0 || lab[b] >= classes) {
-        rc = cli_fail(PTQ_ERR_DATA, "label %lld of sample %lld is outside 0..%lld", (long long)lab[b],
-                      (long long)(start + b), (long long)classes - 1);
+        rc = cli_fail(PTQ_ERR_DATA, "label %lld of sample %lld is outside 0..%lld",
+                      (long long)lab[b], (long long)(start + b), (long long)classes - 1);
         goto done;
       }
       int64_t rank = 0; /* classes scoring strictly higher than the label (ties favour it) */
@@ -156,10 +232,33 @@ int cmd_eval(int argc, char **argv) {
   }
   if (tty) fprintf(stderr, "\n");
   double t1 = n ? (double)top1 / (double)n : 0, t5 = n ? (double)top5 / (double)n : 0;
-  if (json) printf("{\"top1\": %.6f, \"top5\": %.6f, \"n\": %lld}\n", t1, t5, (long long)n);
-  else printf("top-1 %.2f%%  top-5 %.2f%%  (n = %lld)\n", 100 * t1, 100 * t5, (long long)n);
+  const double sq = fidelity_sqnr(&fid), cs = fid.n ? fid.cos_sum / (double)fid.n : 0,
+               ag = fid.n ? (double)fid.agree / (double)fid.n : 0;
+  if (json) {
+    printf("{");
+    if (has_labels) printf("\"top1\": %.6f, \"top5\": %.6f, ", t1, t5);
+    if (rm) {
+      if (isfinite(sq))
+        printf("\"sqnr_db\": %.4f, ", sq);
+      else
+        printf("\"sqnr_db\": null, ");
+      printf("\"cosine\": %.8f, \"top1_agreement\": %.6f, ", cs, ag);
+    }
+    printf("\"n\": %lld}\n", (long long)n);
+  } else {
+    if (has_labels)
+      printf("top-1 %.2f%%  top-5 %.2f%%  (n = %lld)\n", 100 * t1, 100 * t5, (long long)n);
+    if (rm)
+      printf("vs %s: SQNR %s%.2f dB  cosine %.6f  top-1 agreement %.2f%%  (n = %lld)\n", refp,
+             isinf(sq) && sq > 0 ? "+" : "", sq, cs, 100 * ag, (long long)n);
+  }
 done:
-  for (int k = 0; k < 16; k++) ptq_tensor_destroy(out[k]);
+  for (int k = 0; k < 16; k++) {
+    ptq_tensor_destroy(out[k]);
+    ptq_tensor_destroy(rout[k]);
+  }
+  ptq_session_destroy(rs);
+  ptq_model_destroy(rm);
   ptq_tensor_destroy(batch);
   free(lab);
   ptq_dataset_destroy(ds);

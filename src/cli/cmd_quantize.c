@@ -8,12 +8,13 @@
 
 static const char *const HELP =
     "usage: ptq quantize MODEL -o OUT.onnx --calib DATA [--preprocess SPEC] [--calib-size N]\n"
-    "                    [--seed S] [--method M] [--per-tensor] [--exclude NODE,...]\n"
+    "                    [--seed S] [--profile P] [--w-bits N] [--a-bits N] [--method M]\n"
+    "                    [--per-tensor] [--exclude NODE,...] [--config FILE.json]\n"
     "                    [--threads N] [--shape NAME=DIMS] [--batch B]\n"
     "\n"
-    "W8A8 post-training quantization (profile 'ort': int8 weights symmetric per channel,\n"
-    "int8 activations asymmetric per tensor, int32 biases). Writes a QDQ ONNX model (opset >= 13)\n"
-    "and OUT.encodings.json beside it.\n"
+    "Post-training quantization for a backend profile (default 'ort': int8 weights symmetric\n"
+    "per channel, int8 activations asymmetric per tensor, int32 biases). Writes a QDQ ONNX\n"
+    "model (opset >= 13) and OUT.encodings.json beside it. Profiles: docs/profiles.md.\n"
     "\n"
     "  --calib DATA        .npy of samples or a folder of JPEG/PNG images\n"
     "  --preprocess SPEC   as for 'ptq eval' (e.g. crop=0.875,resize=224x224,mean=128,std=128)\n"
@@ -21,8 +22,20 @@ static const char *const HELP =
     "  --seed S            seed of the draw (default 0)\n"
     "  --method M          activation calibration: minmax (default), ema, percentile, mse, kl;\n"
     "                      mse also picks the weight ranges\n"
+    "  --profile P         ort (default), tensorrt, tflite, snpe, vitis, academic\n"
+    "  --w-bits N          weight bits (default 8; 2..8 where the profile allows; codes stay\n"
+    "                      in int8/uint8 within the N-bit range)\n"
+    "  --a-bits N          activation bits (8 only: the QDQ export is 8-bit)\n"
     "  --per-tensor        per-tensor weights\n"
     "  --exclude N1,N2     node names kept in float\n"
+    "  --config FILE.json  per-layer overrides: {\"default\": {...}, \"layers\": {\"NODE\":\n"
+    "                      {\"w_bits\": 4, \"per_channel\": false, \"method\": \"mse\",\n"
+    "                      \"float\": true}}}\n"
+    "  academic profile only:\n"
+    "  --w-asym            asymmetric weights      --a-sym       symmetric activations\n"
+    "  --a-unsigned        uint8 activations       --pow2        power-of-two scales\n"
+    "  --no-keep-ends      lower bits also for the first and last layer\n"
+    "  --float-add         Add of two activations stays float\n"
     "  --batch B           calibration batch (default 32, or the model's fixed batch)\n"
     "  --shape NAME=DIMS   input shape for calibration (dynamic inputs)\n";
 
@@ -71,6 +84,40 @@ int cmd_quantize(int argc, char **argv) {
         return cli_usage_error("quantize", "%s", ptq_last_error());
     } else if (strcmp(a, "--per-tensor") == 0) {
       qo.per_tensor = 1;
+    } else if (strcmp(a, "--profile") == 0) {
+      if (!(v = cli_value("quantize", argc, argv, &i))) goto usage;
+      int found = 0;
+      for (const char *const *p = ptq_qprofile_names(); *p; p++) found |= strcmp(*p, v) == 0;
+      if (!found) {
+        char list[256] = "";
+        for (const char *const *p = ptq_qprofile_names(); *p; p++)
+          snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                   p == ptq_qprofile_names() ? "" : ", ", *p);
+        free(excl);
+        return cli_usage_error("quantize", "unknown profile '%s' (profiles: %s)", v, list);
+      }
+      qo.profile = v;
+    } else if (strcmp(a, "--w-bits") == 0 || strcmp(a, "--a-bits") == 0) {
+      if (!(v = cli_value("quantize", argc, argv, &i))) goto usage;
+      if (cli_parse_ll(v, &n) || n < 2 || n > 16) {
+        free(excl);
+        return cli_usage_error("quantize", "%s must be an integer in 2..16, got '%s'", a, v);
+      }
+      *(a[2] == 'w' ? &qo.w_bits : &qo.a_bits) = (int)n;
+    } else if (strcmp(a, "--config") == 0) {
+      if (!(qo.config = cli_value("quantize", argc, argv, &i))) goto usage;
+    } else if (strcmp(a, "--w-asym") == 0) {
+      qo.w_symmetric = PTQ_QOFF;
+    } else if (strcmp(a, "--a-sym") == 0) {
+      qo.a_symmetric = PTQ_QON;
+    } else if (strcmp(a, "--a-unsigned") == 0) {
+      qo.a_signed = PTQ_QOFF;
+    } else if (strcmp(a, "--pow2") == 0) {
+      qo.pow2_scale = PTQ_QON;
+    } else if (strcmp(a, "--no-keep-ends") == 0) {
+      qo.keep_ends_8bit = PTQ_QOFF;
+    } else if (strcmp(a, "--float-add") == 0) {
+      qo.quant_add = PTQ_QOFF;
     } else if (strcmp(a, "--exclude") == 0) {
       if (!(v = cli_value("quantize", argc, argv, &i))) return CLI_USAGE;
       free(excl);
@@ -122,4 +169,7 @@ int cmd_quantize(int argc, char **argv) {
   ptq_qmodel_destroy(q);
   free(excl);
   return rc;
+usage:
+  free(excl);
+  return CLI_USAGE;
 }

@@ -502,6 +502,15 @@ static ptq_status range_kl(const ptq_calib *c, int64_t ch, float *rmin, float *r
     h.counts = buf;
     h.k0 = (int)(-nb / 2);
     h.e += 1;
+  } else if (h.k0 == 0 && nb > 1) {
+    /* One-sided (post-ReLU) data: bin 0 holds the exact zeros, which any range represents
+     * exactly; left in, that spike dominates p, every window merging > 1 bin per level smears
+     * it and loses, and the narrowest window (128 bins) always won (MobileNetV2 top-1 -> 0).
+     * TensorRT's calibrator (pytorch-quantization _compute_amax_entropy) sets bins[0] =
+     * bins[1]; so does this. */
+    memcpy(buf, src->counts, (size_t)nb * sizeof *buf);
+    buf[0] = buf[1];
+    h.counts = buf;
   } else {
     h.counts = src->counts;
   }

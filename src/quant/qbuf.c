@@ -67,19 +67,3 @@ void qbuf_json_float(qbuf *b, double x) {
   else
     qbuf_printf(b, "%.9g", x);
 }
-
-/* onnxruntime's quantize_static defaults for QDQ S8S8: int8 weights, symmetric with the
- * narrow range [-127, 127] (its get_qmin_qmax_for_qType(symmetric=True)), per channel;
- * int8 activations, asymmetric, full range [-128, 127]; int32 biases. */
-static const qprofile g_profiles[] = {
-    {"ort",
-     {.bits = 8, .is_signed = 1, .symmetric = 1, .narrow = 1, .per_channel = 1},
-     {.bits = 8, .is_signed = 1}},
-};
-
-const qprofile *qprofile_find(const char *name) {
-  if (!name) return &g_profiles[0];
-  for (size_t i = 0; i < sizeof g_profiles / sizeof *g_profiles; i++)
-    if (strcmp(g_profiles[i].name, name) == 0) return &g_profiles[i];
-  return NULL;
-}

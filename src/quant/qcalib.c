@@ -118,10 +118,12 @@ ptq_status qcalib_run(const char *model_path, const char *calib_path, const ptq_
     goto done;
   }
   for (int v = 0; v < g->n_values; v++) point_of[v] = -1;
-  const qprofile *prof = qprofile_find(o->profile);
-  ptq_calib_config cfg = ptq_calib_config_default((ptq_calib_method)o->method);
-  cfg.scheme = prof->act;
+  qprofile prof;
+  if ((st = qprofile_apply(qprofile_find(o->profile), o, &prof)) != PTQ_OK) goto done;
   for (int i = 0; i < p->n_points; i++) {
+    const int method = p->points[i].method >= 0 ? p->points[i].method : (int)o->method;
+    ptq_calib_config cfg = ptq_calib_config_default((ptq_calib_method)method);
+    cfg.scheme = prof.act;
     const char *name = eg->values[p->points[i].value].name;
     const int v = ir_graph_find(g, name);
     if (v < 0 || g->values[v].data) {

@@ -55,6 +55,17 @@ static void enc_write(qbuf *b, const char *name, const qenc *e) {
   qbuf_printf(b, "}");
 }
 
+/* code (within the dtype's range) into element i of an integer tensor */
+static void store_code(ptq_tensor *t, int64_t i, int32_t v) {
+  switch (t->dtype) {
+    case PTQ_DT_INT8: ((int8_t *)t->data)[i] = (int8_t)v; break;
+    case PTQ_DT_UINT8: ((uint8_t *)t->data)[i] = (uint8_t)v; break;
+    case PTQ_DT_INT16: ((int16_t *)t->data)[i] = (int16_t)v; break;
+    case PTQ_DT_UINT16: ((uint16_t *)t->data)[i] = (uint16_t)v; break;
+    default: ((int32_t *)t->data)[i] = v; break;
+  }
+}
+
 /* A scale/zero-point pair of initializers: rank 0 when n == 0 (per tensor), else [n]. */
 static ptq_status add_qparams(ir_graph *g, const char *base, int64_t n, const float *scale,
                               ptq_dtype zp_dtype, const int32_t *zp, int *sv, int *zv) {
@@ -68,12 +79,7 @@ static ptq_status add_qparams(ir_graph *g, const char *base, int64_t n, const fl
     return st;
   }
   memcpy(s->data, scale, (size_t)cnt * sizeof(float));
-  for (int i = 0; i < cnt; i++) {
-    if (zp_dtype == PTQ_DT_INT8)
-      ((int8_t *)z->data)[i] = (int8_t)zp[i];
-    else
-      ((int32_t *)z->data)[i] = zp[i];
-  }
+  for (int i = 0; i < cnt; i++) store_code(z, i, zp[i]);
   char *sn = ptq_asprintf("%s_scale", base), *zn = ptq_asprintf("%s_zero_point", base);
   *sv = sn ? ir_graph_add_constant(g, sn, s) : (ptq_tensor_destroy(s), -1);
   *zv = zn ? ir_graph_add_constant(g, zn, z) : (ptq_tensor_destroy(z), -1);
@@ -125,16 +131,16 @@ static ptq_status insert_point(ir_graph *g, qplan *p, const qprofile *prof, int 
   ptq_status st = PTQ_OK;
   int sv = -1, zv = -1, q = -1, dq = -1, ni = -1;
   if (!base || !qn || !nn) goto nomem;
-  if ((st = add_qparams(g, base, 0, &pt.qp.scale, PTQ_DT_INT8, &pt.qp.zero_point, &sv, &zv)))
-    goto out;
-  if ((q = add_like(g, qn, v, PTQ_DT_INT8)) < 0) goto nomem;
+  const ptq_dtype dt = qscheme_dtype(&prof->act);
+  if ((st = add_qparams(g, base, 0, &pt.qp.scale, dt, &pt.qp.zero_point, &sv, &zv))) goto out;
+  if ((q = add_like(g, qn, v, dt)) < 0) goto nomem;
   /* consumers first, so that the new QuantizeLinear keeps reading the float value */
   if ((dq = add_dq(g, base, q, sv, zv, v, -1)) < 0) goto nomem;
   rewire(g, v, dq, g->n_nodes - 1);
   const int in[3] = {v, sv, zv};
   if ((ni = ir_graph_new_node(g, nn, "QuantizeLinear", 3, in, 1, &q)) < 0) goto nomem;
   qenc e = {.kind = "activation",
-            .dtype = "int8",
+            .dtype = ptq_dtype_name(dt),
             .bits = prof->act.bits,
             .symmetric = prof->act.symmetric,
             .axis = -1,
@@ -172,10 +178,14 @@ static void wq_free(wq *w) {
   free(w->zp);
 }
 
-static ptq_status quantize_weight(ir_graph *g, int wv, int axis, const qprofile *prof,
+/* Weight codes: the node's b-bit grid (b = w_bits), stored in the scheme's 8-bit container;
+ * below 8 bits the codes stay within the b-bit range, so DequantizeLinear of them equals
+ * b-bit fake quantization exactly. */
+static ptq_status quantize_weight(ir_graph *g, int wv, int axis, int bits, const qprofile *prof,
                                   ptq_qmethod method, wq *out, int *dq, qbuf *json) {
   const ptq_tensor *w = g->values[wv].data;
   ptq_qscheme s = prof->weight;
+  s.bits = bits;
   s.per_channel = axis >= 0;
   s.axis = axis >= 0 ? axis : 0;
   int64_t outer = 1, n = 1, inner = ptq_tensor_numel(w);
@@ -215,8 +225,9 @@ static ptq_status quantize_weight(ir_graph *g, int wv, int axis, const qprofile 
   }
   if ((st = ptq_qparams_from_ranges(&s, n, out->rmin, out->rmax, qp))) goto out;
   if ((st = ptq_quantize_tensor(x, w->rank, w->dims, &s, qp, codes))) goto out;
-  if ((st = ptq_tensor_create(PTQ_DT_INT8, w->rank, w->dims, &qt))) goto out;
-  for (int64_t i = 0; i < ptq_tensor_numel(w); i++) ((int8_t *)qt->data)[i] = (int8_t)codes[i];
+  const ptq_dtype dt = qscheme_dtype(&s);
+  if ((st = ptq_tensor_create(dt, w->rank, w->dims, &qt))) goto out;
+  for (int64_t i = 0; i < ptq_tensor_numel(w); i++) store_code(qt, i, codes[i]);
   for (int64_t c = 0; c < n; c++) {
     out->scale[c] = qp[c].scale;
     out->zp[c] = qp[c].zero_point;
@@ -228,14 +239,13 @@ static ptq_status quantize_weight(ir_graph *g, int wv, int axis, const qprofile 
     st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
     goto out;
   }
-  if ((st = add_qparams(g, base, axis >= 0 ? n : 0, out->scale, PTQ_DT_INT8, out->zp, &sv, &zv)))
-    goto out;
+  if ((st = add_qparams(g, base, axis >= 0 ? n : 0, out->scale, dt, out->zp, &sv, &zv))) goto out;
   if ((*dq = add_dq(g, base, q, sv, zv, wv, axis)) < 0) {
     st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
     goto out;
   }
   qenc e = {.kind = "weight",
-            .dtype = "int8",
+            .dtype = ptq_dtype_name(dt),
             .bits = s.bits,
             .symmetric = s.symmetric,
             .axis = axis,
@@ -339,7 +349,8 @@ static ptq_status export_weighted(ir_graph *g, qplan *p, int ni, const qprofile 
   const int wv = g->nodes[ni].inputs[q.w_input];
   wq w = {0};
   int dq = -1;
-  ptq_status st = quantize_weight(g, wv, q.w_axis, prof, method, &w, &dq, json);
+  ptq_status st =
+      quantize_weight(g, wv, q.w_axis, q.w_bits, prof, (ptq_qmethod)q.w_method, &w, &dq, json);
   if (st != PTQ_OK) {
     ptq_error_prefix(st, "%s: ", ir_node_desc(&g->nodes[ni]));
     wq_free(&w);
@@ -348,7 +359,7 @@ static ptq_status export_weighted(ir_graph *g, qplan *p, int ni, const qprofile 
   g->nodes[ni].inputs[q.w_input] = dq;
   const int px = p->point_of[g->nodes[ni].inputs[0]];
   int bias_q = 0;
-  if (q.b_input >= 0 && px >= 0) {
+  if (q.b_input >= 0 && px >= 0 && prof->bias_int32) {
     if ((st = quantize_bias(g, ni, q.b_input, p->points[px].qp.scale, &w, &dq, json))) {
       wq_free(&w);
       return st;
@@ -356,10 +367,16 @@ static ptq_status export_weighted(ir_graph *g, qplan *p, int ni, const qprofile 
     g->nodes[ni].inputs[q.b_input] = dq;
     bias_q = 1;
   }
-  qbuf_printf(report, "  %-48s W int8 symmetric [-127,127] %s", ir_node_desc(&g->nodes[ni]),
-              q.w_axis >= 0 ? "per-channel" : "per-tensor");
+  ptq_qscheme ws = prof->weight;
+  ws.bits = q.w_bits;
+  char wt[96];
+  qscheme_describe(&ws, q.w_axis >= 0, wt);
+  qbuf_printf(report, "  %-48s W %s", ir_node_desc(&g->nodes[ni]), wt);
   if (q.w_axis >= 0) qbuf_printf(report, " (axis %d, %lld)", q.w_axis, (long long)w.n);
-  qbuf_printf(report, ", A int8 asymmetric per-tensor%s\n",
+  if (q.w_method == PTQ_QMETHOD_MSE) qbuf_printf(report, ", MSE range");
+  char at[96];
+  qscheme_describe(&prof->act, 0, at);
+  qbuf_printf(report, ", A %s%s\n", at,
               bias_q                                        ? ", bias int32"
               : q.b_input >= 0 || g->nodes[ni].n_inputs > 2 ? ", bias float"
                                                             : "");
@@ -369,9 +386,9 @@ static ptq_status export_weighted(ir_graph *g, qplan *p, int ni, const qprofile 
 
 static const char *kind_text(qkind k) {
   switch (k) {
-    case QK_ACT: return "int8 inputs (asymmetric per-tensor)";
-    case QK_MOVE: return "int8, shares its input's scale";
-    case QK_CONCAT: return "int8, one scale for all inputs and the output";
+    case QK_ACT: return "quantized inputs (activation scheme)";
+    case QK_MOVE: return "quantized, shares its input's scale";
+    case QK_CONCAT: return "quantized, one scale for all inputs and the output";
     case QK_FUSED: return "fused into the quantized op before it";
     default: return "";
   }

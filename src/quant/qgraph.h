@@ -24,15 +24,55 @@ void qbuf_json_string(qbuf *b, const char *s);
 /* Appends a float that reads back as the same float32 ("%.9g"; non-finite as null). */
 void qbuf_json_float(qbuf *b, double x);
 
-/* A backend profile: the schemes used for weights, activations and biases. */
+/* A backend profile (src/quant/profiles.c, docs/profiles.md): a row of data. */
 typedef struct qprofile {
   const char *name;
-  ptq_qscheme weight; /* per_channel/axis set per node */
-  ptq_qscheme act;
-  /* biases of quantized Conv/Gemm: int32, scale = input scale * weight scale, zero point 0 */
+  const char *backend; /* one line for the summary */
+  ptq_qscheme weight;  /* bits 8; per_channel: the default granularity; axis set per node */
+  ptq_qscheme act;     /* per tensor */
+  int bias_int32;      /* Conv/Gemm biases int32 (scale s_x * s_w, zero point 0), else float */
+  int quant_add;       /* Add of two activations: Q/DQ on both inputs, else the Add stays float */
+  int share_concat;    /* Concat inputs and output share one scale */
+  int share_move;      /* MaxPool/Reshape/Transpose/...: input and output share one scale */
+  int w_bits_min, w_bits_max; /* --w-bits accepted */
+  int keep_ends_8bit; /* below 8 bits, the first and last weighted node keep 8-bit weights */
+  int configurable;   /* scheme switches (ptq_qswitch) accepted */
 } qprofile;
-/* NULL or "ort" → the ort profile; NULL for unknown names. */
+/* "8-bit symmetric [-127, 127] per-channel in int8" (and ", power-of-two scales") into buf. */
+void qscheme_describe(const ptq_qscheme *s, int per_channel, char buf[96]);
+/* The ONNX container of a scheme's codes: int8/uint8 up to 8 bits, int16/uint16 above. */
+ptq_dtype qscheme_dtype(const ptq_qscheme *s);
+/* NULL → the ort profile; NULL for unknown names. */
 const qprofile *qprofile_find(const char *name);
+/* "ort, tensorrt, ..." for messages (static storage). */
+const char *qprofile_list(void);
+/* The effective profile: *base with o's bits and switches applied. PTQ_ERR_INVALID_ARG naming
+ * the option when the profile does not allow it. */
+ptq_status qprofile_apply(const qprofile *base, const ptq_quant_options *o, qprofile *out);
+
+/* Per-layer overrides (--config). Fields < 0 keep the default. */
+typedef struct qlayer_cfg {
+  char *name;
+  int w_bits;      /* 2..8 */
+  int per_channel; /* 0/1 */
+  int method;      /* ptq_qmethod: the node's weights (minmax or mse) and its input points */
+  int is_float;    /* 1: the node stays float */
+} qlayer_cfg;
+
+typedef struct qconfig {
+  qlayer_cfg deflt; /* name NULL */
+  qlayer_cfg *layers;
+  size_t n_layers;
+} qconfig;
+/* Reads the JSON file: {"default": {...}, "layers": {"NODE": {...}}} with keys w_bits, a_bits
+ * (8 only), per_channel, method, float. Errors "PATH:LINE:COL: ..." (PTQ_ERR_PARSE for JSON
+ * syntax, PTQ_ERR_INVALID_ARG for unknown keys or bad values). */
+ptq_status qconfig_load(const char *path, qconfig *out);
+void qconfig_free(qconfig *c);
+
+/* "'x': the model has no node named 'x'" plus up to 3 close matches ("did you mean 'a',
+ * 'b'?") by edit distance. PTQ_ERR_INVALID_ARG. */
+ptq_status qplan_unknown_node(const ir_graph *g, const char *what, const char *name);
 
 /* BatchNormalization with constant parameters following a Conv, ConvTranspose or Gemm with
  * constant weights whose output has no other use is folded into it:
@@ -66,6 +106,9 @@ typedef enum qkind {
 typedef struct qnode {
   qkind kind;
   int w_input, w_axis; /* QK_WEIGHTED: weight input index, channel axis (-1: per tensor) */
+  int w_bits;          /* QK_WEIGHTED: weight bits */
+  int w_method;        /* QK_WEIGHTED: ptq_qmethod of the weight range (MSE or else minmax) */
+  int a_method;        /* ptq_qmethod of the input points, -1: the global one */
   int b_input;         /* QK_WEIGHTED: bias input quantized to int32, or -1 */
   const char *why;     /* QK_FLOAT: reason (static text) */
 } qnode;
@@ -75,6 +118,7 @@ typedef struct qpoint {
   int parent;       /* union-find over points: shared-scale classes */
   int calibrated;   /* rmin/rmax hold data */
   float rmin, rmax; /* this tensor's calibrated range; after qplan_resolve the class's */
+  int method;       /* ptq_qmethod of its calibrator, -1: the global one */
   ptq_qparams qp;   /* after qplan_resolve */
 } qpoint;
 
@@ -88,11 +132,18 @@ typedef struct qplan {
   int per_tensor; /* weights per tensor */
 } qplan;
 
+typedef struct qplan_opts {
+  const char *const *exclude; /* node names kept float (unknown → PTQ_ERR_INVALID_ARG) */
+  size_t n_exclude;
+  const qconfig *config; /* may be NULL */
+  const qprofile *prof;  /* effective profile */
+  int per_tensor;        /* weights per tensor */
+  int method;            /* global ptq_qmethod */
+} qplan_opts;
+
 /* Classifies every node and places the activation quantization points (float values read
- * by quantized nodes; shared classes through move ops and Concat). exclude: node names kept
- * float (unknown name → PTQ_ERR_INVALID_ARG). */
-ptq_status qplan_build(const ir_graph *g, const char *const *exclude, size_t n_exclude,
-                       int per_tensor, qplan *p);
+ * by quantized nodes; shared classes through move ops and Concat, as the profile says). */
+ptq_status qplan_build(const ir_graph *g, const qplan_opts *o, qplan *p);
 void qplan_free(qplan *p);
 int qplan_root(qplan *p, int point);
 /* Unions the ranges of each class and computes its parameters with scheme s. PTQ_ERR_DATA

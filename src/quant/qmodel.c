@@ -59,24 +59,40 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
   *out = NULL;
   ptq_quant_options o = opts ? *opts : ptq_quant_options_default();
   if (o.calib_size <= 0) o.calib_size = 100;
-  const qprofile *prof = qprofile_find(o.profile);
-  if (!prof) return ptq_error(PTQ_ERR_INVALID_ARG, "unknown profile '%s' (ort)", o.profile);
+  const qprofile *base = qprofile_find(o.profile);
+  if (!base)
+    return ptq_error(PTQ_ERR_INVALID_ARG, "unknown profile '%s' (%s)", o.profile, qprofile_list());
   if ((unsigned)o.method > PTQ_QMETHOD_KL)
     return ptq_error(PTQ_ERR_INVALID_ARG, "unknown calibration method %d", (int)o.method);
+  qprofile eff;
+  PTQ_TRY(qprofile_apply(base, &o, &eff));
+  const qprofile *prof = &eff;
+  qconfig cfg = {0};
+  if (o.config) {
+    PTQ_TRY(qconfig_load(o.config, &cfg));
+    if (cfg.deflt.method >= 0) o.method = (ptq_qmethod)cfg.deflt.method;
+  }
   ptq_set_threads(o.threads);
   qplan plan = {0};
   qbuf prep = {0}, report = {0}, json = {0};
   ptq_qmodel *q = ptq_calloc(1, sizeof *q);
+  ptq_status st = PTQ_OK;
   if (!q || !(q->input_path = ptq_strdup(model_path))) {
-    free(q);
-    return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto fail;
   }
-  ptq_status st = ptq_model_load(model_path, NULL, &q->model);
+  st = ptq_model_load(model_path, NULL, &q->model);
   if (st != PTQ_OK) goto fail;
   ir_graph *g = q->model->graph;
   if ((st = qprep_fold_bn(g, &q->stats.bn_folded, &prep)) != PTQ_OK) goto fail;
   if ((st = qprep_upgrade_opset(q->model, 13, &prep)) != PTQ_OK) goto fail;
-  if ((st = qplan_build(g, o.exclude, o.n_exclude, o.per_tensor, &plan)) != PTQ_OK) goto fail;
+  const qplan_opts po = {.exclude = o.exclude,
+                         .n_exclude = o.n_exclude,
+                         .config = o.config ? &cfg : NULL,
+                         .prof = prof,
+                         .per_tensor = o.per_tensor,
+                         .method = (int)o.method};
+  if ((st = qplan_build(g, &po, &plan)) != PTQ_OK) goto fail;
   int64_t n_samples = 0, n_avail = 0;
   const double t0 = now_s();
   st = qcalib_run(model_path, calib_path, &o, g, &plan, &n_samples, &n_avail);
@@ -91,10 +107,12 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
       q->stats.nodes_quantized++;
   }
   q->stats.points = plan.n_points;
-  qbuf_printf(&report,
-              "profile %s: int8 weights symmetric per-%s, int8 activations asymmetric "
-              "per-tensor, int32 biases (QDQ, opset %lld)\n",
-              prof->name, o.per_tensor ? "tensor" : "channel", (long long)q->model->opset);
+  char wt[96], at[96];
+  qscheme_describe(&prof->weight, prof->weight.per_channel && !o.per_tensor, wt);
+  qscheme_describe(&prof->act, 0, at);
+  qbuf_printf(&report, "profile %s (%s): weights %s, activations %s, %s biases (QDQ, opset %lld)\n",
+              prof->name, prof->backend, wt, at, prof->bias_int32 ? "int32" : "float",
+              (long long)q->model->opset);
   qbuf_printf(&report, "calibration: %lld of %lld samples (seed %llu), method %s, %.2f s\n",
               (long long)n_samples, (long long)n_avail, (unsigned long long)o.seed,
               ptq_qmethod_name(o.method), q->stats.calib_seconds);
@@ -118,12 +136,14 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
   q->encodings = doc.s;
   q->summary = report.s;
   report.s = NULL;
+  qconfig_free(&cfg);
   qplan_free(&plan);
   free(prep.s);
   free(json.s);
   *out = q;
   return PTQ_OK;
 fail:
+  qconfig_free(&cfg);
   qplan_free(&plan);
   free(prep.s);
   free(report.s);

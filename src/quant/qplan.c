@@ -54,6 +54,7 @@ static int add_point(qplan *p, int v, ptq_status *st) {
   }
   qpoint *q = &p->points[p->n_points];
   memset(q, 0, sizeof *q);
+  q->method = -1;
   q->value = v;
   q->parent = p->n_points;
   p->point_of[v] = p->n_points;
@@ -91,17 +92,28 @@ static int weighted(const ir_graph *g, const ir_node *n, qnode *q) {
   return 0;
 }
 
-static ptq_status classify(const ir_graph *g, int i, const char *const *exclude, size_t n_exclude,
-                           qplan *p) {
+static const qlayer_cfg *layer_cfg(const qconfig *c, const char *name) {
+  for (size_t k = 0; c && k < c->n_layers; k++)
+    if (strcmp(c->layers[k].name, name) == 0) return &c->layers[k];
+  return NULL;
+}
+
+static ptq_status classify(const ir_graph *g, int i, const qplan_opts *o, qplan *p) {
   const ir_node *n = &g->nodes[i];
   qnode *q = &p->nodes[i];
   q->kind = QK_FLOAT;
   q->w_input = q->b_input = q->w_axis = -1;
-  for (size_t e = 0; e < n_exclude; e++)
-    if (strcmp(exclude[e], n->name) == 0) {
+  q->a_method = -1;
+  for (size_t e = 0; e < o->n_exclude; e++)
+    if (strcmp(o->exclude[e], n->name) == 0) {
       q->why = "excluded by the user";
       return PTQ_OK;
     }
+  const qlayer_cfg *lc = layer_cfg(o->config, n->name);
+  if (lc && lc->is_float == 1) {
+    q->why = "float in the --config file";
+    return PTQ_OK;
+  }
   if (n->domain[0] && strcmp(n->domain, "ai.onnx") != 0) {
     q->why = "custom domain";
     return PTQ_OK;
@@ -109,7 +121,15 @@ static ptq_status classify(const ir_graph *g, int i, const char *const *exclude,
   if (is(n, "Conv") || is(n, "ConvTranspose") || is(n, "Gemm") || is(n, "MatMul")) {
     if (weighted(g, n, q)) {
       q->kind = QK_WEIGHTED;
-      if (p->per_tensor) q->w_axis = -1;
+      const qlayer_cfg *d = o->config ? &o->config->deflt : NULL;
+      int per_channel = o->prof->weight.per_channel && !o->per_tensor;
+      if (d && d->per_channel >= 0) per_channel = d->per_channel;
+      if (lc && lc->per_channel >= 0) per_channel = lc->per_channel;
+      if (!per_channel) q->w_axis = -1;
+      q->w_bits = lc && lc->w_bits > 0 ? lc->w_bits : d && d->w_bits > 0 ? d->w_bits : 0;
+      q->w_method = o->method;
+      if (d && d->method >= 0) q->w_method = d->method;
+      if (lc && lc->method >= 0) q->w_method = lc->method;
     } else if (is(n, "MatMul") && is_act(ir_in(g, n, 0)) && is_act(ir_in(g, n, 1))) {
       q->kind = QK_ACT;
     } else {
@@ -118,7 +138,9 @@ static ptq_status classify(const ir_graph *g, int i, const char *const *exclude,
     return PTQ_OK;
   }
   if (is(n, "Add")) {
-    if (is_act(ir_in(g, n, 0)) && is_act(ir_in(g, n, 1)))
+    if (!o->prof->quant_add)
+      q->why = "profile keeps Add of two activations in float";
+    else if (is_act(ir_in(g, n, 0)) && is_act(ir_in(g, n, 1)))
       q->kind = QK_ACT;
     else
       q->why = "Add with a constant operand (bias-like) stays float";
@@ -131,7 +153,7 @@ static ptq_status classify(const ir_graph *g, int i, const char *const *exclude,
     if (q->kind == QK_FLOAT) q->why = "an input is constant or not float";
     return PTQ_OK;
   }
-  if (is_move(n) && is_act(ir_in(g, n, 0)) && is_act(ir_out(g, n, 0))) {
+  if (is_move(n) && is_act(ir_in(g, n, 0)) && is_act(ir_out(g, n, 0)) && o->prof->share_move) {
     q->kind = QK_MOVE; /* becomes float again below if no neighbour is quantized */
     return PTQ_OK;
   }
@@ -139,10 +161,88 @@ static ptq_status classify(const ir_graph *g, int i, const char *const *exclude,
   return PTQ_OK;
 }
 
-ptq_status qplan_build(const ir_graph *g, const char *const *exclude, size_t n_exclude,
-                       int per_tensor, qplan *p) {
+/* Levenshtein distance, capped: rows of at most 256 + 1 entries (longer names compare their
+ * first 256 bytes). */
+static int edit_distance(const char *a, const char *b) {
+  int row[257];
+  const size_t la = strlen(a) < 256 ? strlen(a) : 256, lb = strlen(b) < 256 ? strlen(b) : 256;
+  for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+  for (size_t i = 1; i <= la; i++) {
+    int diag = row[0];
+    row[0] = (int)i;
+    for (size_t j = 1; j <= lb; j++) {
+      const int up = row[j];
+      int best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+ptq_status qplan_unknown_node(const ir_graph *g, const char *what, const char *name) {
+  int best[3] = {-1, -1, -1}, dist[3] = {0, 0, 0};
+  const int limit = (int)strlen(name) / 2 + 2; /* close: at most about half the name differs */
+  for (int i = 0; i < g->n_nodes; i++) {
+    if (!g->nodes[i].name[0]) continue;
+    int d = edit_distance(name, g->nodes[i].name);
+    if (d > limit) continue;
+    for (int k = 0; k < 3; k++)
+      if (best[k] < 0 || d < dist[k]) {
+        for (int j = 2; j > k; j--) {
+          best[j] = best[j - 1];
+          dist[j] = dist[j - 1];
+        }
+        best[k] = i;
+        dist[k] = d;
+        break;
+      }
+  }
+  if (best[0] < 0)
+    return ptq_error(PTQ_ERR_INVALID_ARG, "%s: the model has no node named '%s'", what, name);
+  return ptq_error(PTQ_ERR_INVALID_ARG,
+                   "%s: the model has no node named '%s' (did you mean '%s'%s%s%s%s%s%s?)", what,
+                   name, g->nodes[best[0]].name, best[1] >= 0 ? ", '" : "",
+                   best[1] >= 0 ? g->nodes[best[1]].name : "", best[1] >= 0 ? "'" : "",
+                   best[2] >= 0 ? ", '" : "", best[2] >= 0 ? g->nodes[best[2]].name : "",
+                   best[2] >= 0 ? "'" : "");
+}
+
+static int has_node(const ir_graph *g, const char *name) {
+  for (int i = 0; i < g->n_nodes; i++)
+    if (strcmp(g->nodes[i].name, name) == 0) return 1;
+  return 0;
+}
+
+/* Weight bits per node: the override, else the profile's, except that with keep_ends_8bit the
+ * first and last weighted node (graph order, which is topological) without an override keep 8. */
+static ptq_status assign_bits(const ir_graph *g, const qplan_opts *o, qplan *p) {
+  int first = -1, last = -1;
+  for (int i = 0; i < p->n_nodes; i++)
+    if (p->nodes[i].kind == QK_WEIGHTED) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  for (int i = 0; i < p->n_nodes; i++) {
+    qnode *q = &p->nodes[i];
+    if (q->kind != QK_WEIGHTED) continue;
+    if (q->w_bits == 0)
+      q->w_bits = o->prof->keep_ends_8bit && (i == first || i == last) && o->prof->weight.bits < 8
+                      ? 8
+                      : o->prof->weight.bits;
+    if (q->w_bits < o->prof->w_bits_min || q->w_bits > o->prof->w_bits_max)
+      return ptq_error(PTQ_ERR_INVALID_ARG, "%s: w_bits %d outside profile '%s''s %d..%d",
+                       ir_node_desc(&g->nodes[i]), q->w_bits, o->prof->name, o->prof->w_bits_min,
+                       o->prof->w_bits_max);
+  }
+  return PTQ_OK;
+}
+
+ptq_status qplan_build(const ir_graph *g, const qplan_opts *o, qplan *p) {
   memset(p, 0, sizeof *p);
-  p->per_tensor = per_tensor;
+  p->per_tensor = o->per_tensor;
   ptq_status st = PTQ_OK;
   p->n_nodes = g->n_nodes;
   p->n_values = g->n_values;
@@ -153,18 +253,22 @@ ptq_status qplan_build(const ir_graph *g, const char *const *exclude, size_t n_e
     goto fail;
   }
   for (int v = 0; v < g->n_values; v++) p->point_of[v] = -1;
-  for (size_t e = 0; e < n_exclude; e++) {
-    int found = 0;
-    for (int i = 0; i < g->n_nodes && !found; i++)
-      found = strcmp(g->nodes[i].name, exclude[e]) == 0;
-    if (!found) {
-      st =
-          ptq_error(PTQ_ERR_INVALID_ARG, "--exclude: the model has no node named '%s'", exclude[e]);
+  for (size_t e = 0; e < o->n_exclude; e++)
+    if (!has_node(g, o->exclude[e])) {
+      st = qplan_unknown_node(g, "--exclude", o->exclude[e]);
       goto fail;
     }
+  for (size_t k = 0; o->config && k < o->config->n_layers; k++)
+    if (!has_node(g, o->config->layers[k].name)) {
+      st = qplan_unknown_node(g, "--config", o->config->layers[k].name);
+      goto fail;
+    }
+  for (int i = 0; i < g->n_nodes; i++) {
+    if ((st = classify(g, i, o, p)) != PTQ_OK) goto fail;
+    const qlayer_cfg *lc = layer_cfg(o->config, g->nodes[i].name);
+    if (lc && lc->method >= 0) p->nodes[i].a_method = lc->method;
   }
-  for (int i = 0; i < g->n_nodes; i++)
-    if ((st = classify(g, i, exclude, n_exclude, p)) != PTQ_OK) goto fail;
+  if ((st = assign_bits(g, o, p)) != PTQ_OK) goto fail;
   /* Inputs read in int8 by quantized compute nodes. */
   for (int i = 0; i < g->n_nodes && st == PTQ_OK; i++) {
     const ir_node *n = &g->nodes[i];
@@ -178,13 +282,16 @@ ptq_status qplan_build(const ir_graph *g, const char *const *exclude, size_t n_e
       int first = add_point(p, n->inputs[0], &st);
       for (int k = 1; k < n->n_inputs && st == PTQ_OK; k++) {
         int pk = add_point(p, n->inputs[k], &st);
-        if (pk >= 0 && first >= 0) unite(p, first, pk);
+        if (pk >= 0 && first >= 0 && o->prof->share_concat) unite(p, first, pk);
       }
       if (st == PTQ_OK && ir_graph_use_count(g, n->outputs[0]) > 0) {
         int po = add_point(p, n->outputs[0], &st);
-        if (po >= 0 && first >= 0) unite(p, first, po);
+        if (po >= 0 && first >= 0 && o->prof->share_concat) unite(p, first, po);
       }
     }
+    for (int k = 0; k < n->n_inputs && st == PTQ_OK && q->a_method >= 0; k++)
+      if (n->inputs[k] >= 0 && p->point_of[n->inputs[k]] >= 0)
+        p->points[p->point_of[n->inputs[k]]].method = q->a_method;
   }
   /* Move ops carry quantization through: an int8 input gives an int8 output (when something
    * reads it) and an int8 output needs an int8 input; both share one scale. */

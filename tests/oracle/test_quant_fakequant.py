@@ -152,8 +152,12 @@ def edges_of(hist, info):
 
 def mxnet_kl(hist, info, nq):
     """Port of MXNet's _get_optimal_threshold on ptq's histogram (ptq's default KL mode):
-    symmetric windows [z-i, z+i) for signed histograms, [0, i) for non-negative ones."""
+    symmetric windows [z-i, z+i) for signed histograms, [0, i) for non-negative ones, whose
+    zero bin takes bin 1's count (TensorRT / pytorch-quantization: bins[0] = bins[1])."""
     nb, k0 = hist.size, int(info[0])
+    if k0 >= 0:
+        hist = hist.copy()
+        hist[0] = hist[1]
     edges = edges_of(hist, info).astype(np.float64)
     if k0 < 0:
         z = nb // 2

@@ -1,0 +1,165 @@
+/* Backend profiles as data: one row per backend (docs/profiles.md explains each choice). */
+#include <stdio.h>
+#include <string.h>
+
+#include "quant/qgraph.h"
+
+/* Weight schemes below are at 8 bits; --w-bits replaces `bits` (the narrow range then is
+ * [-(2^(b-1)-1), 2^(b-1)-1] for signed symmetric weights). Activation schemes are per tensor.
+ *
+ *  ort       onnxruntime quantize_static QDQ S8S8 defaults: weights symmetric narrow int8
+ *            [-127, 127] per channel (get_qmin_qmax_for_qType(symmetric=True)); activations
+ *            asymmetric int8 [-128, 127]; int32 biases.
+ *  tensorrt  TensorRT explicit quantization: zero points must be 0; weights [-127, 127] per
+ *            channel (scale amax/127); activations symmetric with scale amax/127 and codes
+ *            [-128, 127] (QuantizeLinear saturates to the full int8 range; TensorRT's IQuantize
+ *            layer does the same); biases stay float (TensorRT quantizes them itself, and
+ *            its DequantizeLinear takes no int32).
+ *  tflite    TFLite int8 spec: weights int8 [-127, 127] zero point 0 per channel; activations
+ *            int8 [-128, 127] with any zero point; int32 biases (s_x * s_w, zero point 0).
+ *  snpe      Qualcomm SNPE/QNN default: asymmetric uint8 per tensor for weights and activations
+ *            (tf mode), int32 biases (--bias_bitwidth 32).
+ *  vitis     Xilinx/AMD DPU: int8, symmetric per tensor, power-of-two scales ("fix position")
+ *            for weights and activations; int32 biases, whose scale s_x * s_w is a power of two.
+ *  academic  ort's schemes as defaults; every switch settable; below 8 bits the first and last
+ *            weighted layers keep 8-bit weights (the usual convention in PTQ papers). */
+static const qprofile g_profiles[] = {
+    {.name = "ort",
+     .backend = "onnxruntime QDQ S8S8",
+     .weight = {.bits = 8, .is_signed = 1, .symmetric = 1, .narrow = 1, .per_channel = 1},
+     .act = {.bits = 8, .is_signed = 1},
+     .bias_int32 = 1,
+     .quant_add = 1,
+     .share_concat = 1,
+     .share_move = 1,
+     .w_bits_min = 2,
+     .w_bits_max = 8},
+    {.name = "tensorrt",
+     .backend = "TensorRT explicit quantization (zero points 0)",
+     .weight = {.bits = 8, .is_signed = 1, .symmetric = 1, .narrow = 1, .per_channel = 1},
+     .act = {.bits = 8, .is_signed = 1, .symmetric = 1, .narrow = 1},
+     .bias_int32 = 0,
+     .quant_add = 1,
+     .share_concat = 1,
+     .share_move = 1,
+     .w_bits_min = 8,
+     .w_bits_max = 8},
+    {.name = "tflite",
+     .backend = "TFLite int8 quantization spec",
+     .weight = {.bits = 8, .is_signed = 1, .symmetric = 1, .narrow = 1, .per_channel = 1},
+     .act = {.bits = 8, .is_signed = 1},
+     .bias_int32 = 1,
+     .quant_add = 1,
+     .share_concat = 1,
+     .share_move = 1,
+     .w_bits_min = 8,
+     .w_bits_max = 8},
+    {.name = "snpe",
+     .backend = "Qualcomm SNPE/QNN uint8 (tf mode)",
+     .weight = {.bits = 8, .is_signed = 0},
+     .act = {.bits = 8, .is_signed = 0},
+     .bias_int32 = 1,
+     .quant_add = 1,
+     .share_concat = 1,
+     .share_move = 1,
+     .w_bits_min = 4,
+     .w_bits_max = 8},
+    {.name = "vitis",
+     .backend = "AMD Vitis AI DPU (power-of-two scales)",
+     .weight = {.bits = 8, .is_signed = 1, .symmetric = 1, .pow2_scale = 1},
+     .act = {.bits = 8, .is_signed = 1, .symmetric = 1, .pow2_scale = 1},
+     .bias_int32 = 1,
+     .quant_add = 1,
+     .share_concat = 1,
+     .share_move = 1,
+     .w_bits_min = 8,
+     .w_bits_max = 8},
+    {.name = "academic",
+     .backend = "research settings (every switch configurable)",
+     .weight = {.bits = 8, .is_signed = 1, .symmetric = 1, .narrow = 1, .per_channel = 1},
+     .act = {.bits = 8, .is_signed = 1},
+     .bias_int32 = 1,
+     .quant_add = 1,
+     .share_concat = 1,
+     .share_move = 1,
+     .w_bits_min = 2,
+     .w_bits_max = 8,
+     .keep_ends_8bit = 1,
+     .configurable = 1},
+};
+enum { N_PROFILES = sizeof g_profiles / sizeof *g_profiles };
+
+const qprofile *qprofile_find(const char *name) {
+  if (!name) return &g_profiles[0];
+  for (size_t i = 0; i < N_PROFILES; i++)
+    if (strcmp(g_profiles[i].name, name) == 0) return &g_profiles[i];
+  return NULL;
+}
+
+const char *const *ptq_qprofile_names(void) {
+  static const char *names[N_PROFILES + 1];
+  for (size_t i = 0; i < N_PROFILES; i++) names[i] = g_profiles[i].name;
+  return names;
+}
+
+const char *qprofile_list(void) {
+  return "ort, tensorrt, tflite, snpe, vitis, academic";
+}
+
+static int on(ptq_qswitch s, int deflt) {
+  return s == PTQ_QDEFAULT ? deflt : s == PTQ_QON;
+}
+
+ptq_status qprofile_apply(const qprofile *base, const ptq_quant_options *o, qprofile *out) {
+  *out = *base;
+  const int wb = o->w_bits ? o->w_bits : 8, ab = o->a_bits ? o->a_bits : 8;
+  if (wb < base->w_bits_min || wb > base->w_bits_max) {
+    if (base->w_bits_min == base->w_bits_max)
+      return ptq_error(PTQ_ERR_INVALID_ARG, "--w-bits %d: profile '%s' has %d-bit weights only", wb,
+                       base->name, base->w_bits_max);
+    return ptq_error(PTQ_ERR_INVALID_ARG, "--w-bits %d: profile '%s' allows %d..%d", wb, base->name,
+                     base->w_bits_min, base->w_bits_max);
+  }
+  if (ab != 8)
+    return ptq_error(PTQ_ERR_INVALID_ARG,
+                     "--a-bits %d: only 8-bit activations can be exported (QDQ with int8/uint8; "
+                     "ptq's IR has no int4, and int16 QDQ needs opset 21, not supported yet)",
+                     ab);
+  const ptq_qswitch sw[] = {o->w_symmetric, o->a_symmetric,    o->a_signed,
+                            o->pow2_scale,  o->keep_ends_8bit, o->quant_add};
+  for (size_t i = 0; i < sizeof sw / sizeof *sw && !base->configurable; i++)
+    if (sw[i] != PTQ_QDEFAULT)
+      return ptq_error(PTQ_ERR_INVALID_ARG,
+                       "profile '%s' fixes its schemes; scheme switches need --profile academic",
+                       base->name);
+  if ((unsigned)o->w_symmetric > PTQ_QOFF || (unsigned)o->a_symmetric > PTQ_QOFF ||
+      (unsigned)o->a_signed > PTQ_QOFF || (unsigned)o->pow2_scale > PTQ_QOFF ||
+      (unsigned)o->keep_ends_8bit > PTQ_QOFF || (unsigned)o->quant_add > PTQ_QOFF)
+    return ptq_error(PTQ_ERR_INVALID_ARG, "invalid scheme switch value");
+  out->weight.bits = wb;
+  out->weight.symmetric = on(o->w_symmetric, base->weight.symmetric);
+  out->weight.narrow = out->weight.symmetric && out->weight.is_signed && base->weight.narrow;
+  if (o->w_symmetric == PTQ_QON && out->weight.is_signed) out->weight.narrow = 1;
+  out->act.symmetric = on(o->a_symmetric, base->act.symmetric);
+  out->act.is_signed = on(o->a_signed, base->act.is_signed);
+  out->act.narrow = out->act.symmetric && out->act.is_signed && base->act.narrow;
+  out->weight.pow2_scale = on(o->pow2_scale, base->weight.pow2_scale);
+  out->act.pow2_scale = on(o->pow2_scale, base->act.pow2_scale);
+  out->keep_ends_8bit = on(o->keep_ends_8bit, base->keep_ends_8bit);
+  out->quant_add = on(o->quant_add, base->quant_add);
+  return PTQ_OK;
+}
+
+ptq_dtype qscheme_dtype(const ptq_qscheme *s) {
+  if (s->bits <= 8) return s->is_signed ? PTQ_DT_INT8 : PTQ_DT_UINT8;
+  return s->is_signed ? PTQ_DT_INT16 : PTQ_DT_UINT16;
+}
+
+void qscheme_describe(const ptq_qscheme *s, int per_channel, char buf[96]) {
+  int32_t lo, hi;
+  ptq_qscheme_range(s, &lo, &hi);
+  snprintf(buf, 96, "%d-bit %s [%d, %d] per-%s in %s%s", s->bits,
+           s->symmetric ? "symmetric" : "asymmetric", (int)lo, (int)hi,
+           per_channel ? "channel" : "tensor", ptq_dtype_name(qscheme_dtype(s)),
+           s->pow2_scale ? ", power-of-two scales" : "");
+}
