@@ -4,7 +4,8 @@ set -euo pipefail
 
 DEB_PKGS=(cmake make gcc clang pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
   libonnx-testdata libopenblas-openmp-dev libjpeg-dev libpng-dev libcmocka-dev
-  libclang-rt-14-dev)
+  libclang-rt-14-dev dataset-fashion-mnist)
+# python3-torch (Debian) is needed only to retrain models/fashion-cnn.onnx (tools/).
 PY_PKGS=(numpy onnx onnxruntime pillow)
 
 missing=()

@@ -105,6 +105,8 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < n; i++) sc[i] = p[i].scale, zp[i] = p[i].zero_point;
     if (save_vec(argv[5], PTQ_DT_FLOAT, 1, &n, sc) || save_vec(argv[6], PTQ_DT_INT32, 1, &n, zp))
       return fail(PTQ_ERR_IO);
+    free(p), free(sc), free(zp);
+    ptq_tensor_destroy(lo), ptq_tensor_destroy(hi);
     return 0;
   }
   if (!strcmp(argv[1], "fq") && argc == 8) {
@@ -121,6 +123,8 @@ int main(int argc, char **argv) {
     if ((st = ptq_fake_quant_tensor(x->data, x->rank, x->dims, &s, p))) return fail(st);
     if (save_vec(argv[6], PTQ_DT_INT32, x->rank, x->dims, q) || ptq_npy_save(argv[7], x))
       return fail(PTQ_ERR_IO);
+    free(p), free(q);
+    ptq_tensor_destroy(x), ptq_tensor_destroy(sc), ptq_tensor_destroy(zp);
     return 0;
   }
   if (!strcmp(argv[1], "calib") && argc == 8) {
@@ -156,6 +160,8 @@ int main(int argc, char **argv) {
         save_vec(argv[7], PTQ_DT_DOUBLE, 1, &five, info))
       return fail(PTQ_ERR_IO);
     ptq_calib_destroy(c);
+    free(r), free(lo), free(hi);
+    ptq_tensor_destroy(x);
     return 0;
   }
   return 2;
