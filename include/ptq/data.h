@@ -9,8 +9,8 @@
 extern "C" {
 #endif
 
-/* Reads a whole .npy file (version 1.0/2.0/3.0, C order; dtypes u1 i1 u2 i2 u4 i4 u8 i8 f2 f4 f8 b1;
- * little-endian). float16 is kept as PTQ_DT_FLOAT16. Caller owns *out. */
+/* Reads a whole .npy file (version 1.0/2.0/3.0, C order; dtypes u1 i1 u2 i2 u4 i4 u8 i8 f2 f4 f8
+ * b1; little-endian). float16 is kept as PTQ_DT_FLOAT16. Caller owns *out. */
 ptq_status ptq_npy_load(const char *path, ptq_tensor **out);
 /* Writes a tensor as .npy v1.0 atomically. */
 ptq_status ptq_npy_save(const char *path, const ptq_tensor *t);

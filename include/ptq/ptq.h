@@ -25,10 +25,10 @@ typedef enum ptq_status {
   PTQ_ERR_PARSE = 3,       /* malformed file (protobuf, .npy header, image) */
   PTQ_ERR_UNSUPPORTED = 4, /* valid input that ptq does not support (op, attribute, dtype, opset) */
   PTQ_ERR_INVALID_MODEL = 5, /* model fails validation (dangling names, cycles, bad attributes) */
-  PTQ_ERR_SHAPE = 6,       /* shapes or types do not agree */
-  PTQ_ERR_NOMEM = 7,       /* allocation failed or a size overflows */
-  PTQ_ERR_DATA = 8,        /* bad data values (empty folder, NaN/Inf, label out of range) */
-  PTQ_ERR_INTERNAL = 9     /* a bug in ptq */
+  PTQ_ERR_SHAPE = 6,         /* shapes or types do not agree */
+  PTQ_ERR_NOMEM = 7,         /* allocation failed or a size overflows */
+  PTQ_ERR_DATA = 8,          /* bad data values (empty folder, NaN/Inf, label out of range) */
+  PTQ_ERR_INTERNAL = 9       /* a bug in ptq */
 } ptq_status;
 
 /* Short name of a status ("ok", "io error", ...). Never NULL. */

@@ -31,13 +31,13 @@ typedef void (*ptq_qprogress_fn)(void *user, const char *stage, int64_t done, in
 typedef enum ptq_qswitch { PTQ_QDEFAULT = 0, PTQ_QON = 1, PTQ_QOFF = 2 } ptq_qswitch;
 
 typedef struct ptq_quant_options {
-  const char *profile;        /* NULL or a name of ptq_qprofile_names() (docs/profiles.md);
-                                 NULL: "ort" */
-  ptq_qmethod method;         /* activation calibration */
-  int per_tensor;             /* nonzero: weights per tensor instead of per channel */
-  int w_bits;                 /* weight bits, 0: 8; within the profile's allowed range. Below 8
-                                 the codes of the narrow b-bit grid are stored in int8/uint8 */
-  int a_bits;                 /* activation bits, 0: 8 (the only value QDQ int8 export has) */
+  const char *profile; /* NULL or a name of ptq_qprofile_names() (docs/profiles.md);
+                          NULL: "ort" */
+  ptq_qmethod method;  /* activation calibration */
+  int per_tensor;      /* nonzero: weights per tensor instead of per channel */
+  int w_bits;          /* weight bits, 0: 8; within the profile's allowed range. Below 8
+                          the codes of the narrow b-bit grid are stored in int8/uint8 */
+  int a_bits;          /* activation bits, 0: 8 (the only value QDQ int8 export has) */
   /* Scheme switches; only the "academic" profile accepts anything but PTQ_QDEFAULT. */
   ptq_qswitch w_symmetric, a_symmetric, a_signed, pow2_scale;
   ptq_qswitch keep_ends_8bit; /* first and last weighted layer keep 8-bit weights */

@@ -14,7 +14,9 @@ int cli_fail(ptq_status st, const char *fmt, ...) {
   va_end(ap);
   const char *e = ptq_last_error();
   fprintf(stderr, ": %s%s%s\n", ptq_status_string(st), e[0] ? ": " : "", e);
-  return st == PTQ_ERR_UNSUPPORTED ? CLI_UNSUPPORTED : st == PTQ_ERR_INVALID_ARG ? CLI_USAGE : CLI_ERR;
+  return st == PTQ_ERR_UNSUPPORTED   ? CLI_UNSUPPORTED
+         : st == PTQ_ERR_INVALID_ARG ? CLI_USAGE
+                                     : CLI_ERR;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
@@ -79,7 +81,9 @@ int cli_model_opt(const char *cmd, int argc, char **argv, int *i, cli_model_opts
 }
 
 int cli_load(const char *path, const cli_model_opts *o, ptq_model **out) {
-  ptq_load_options lo = {.shapes = o->shapes, .n_shapes = o->n_shapes, .batch = o->batch,
+  ptq_load_options lo = {.shapes = o->shapes,
+                         .n_shapes = o->n_shapes,
+                         .batch = o->batch,
                          .no_optimize = o->no_optimize};
   ptq_set_threads(o->threads);
   ptq_status st = ptq_model_load(path, &lo, out);

@@ -42,13 +42,18 @@ int cmd_bench(int argc, char **argv) {
     if (strcmp(a, "--repeat") == 0 || strcmp(a, "--warmup") == 0 || strcmp(a, "--seed") == 0) {
       long long x;
       if (!(v = cli_value("bench", argc, argv, &i))) return CLI_USAGE;
-      if (cli_parse_ll(v, &x) || x < 0 || x > 1000000) return cli_usage_error("bench", "%s needs a non-negative integer", a);
-      if (a[2] == 'r') repeat = x > 0 ? x : 1;
-      else if (a[2] == 'w') warmup = x;
-      else seed = x;
+      if (cli_parse_ll(v, &x) || x < 0 || x > 1000000)
+        return cli_usage_error("bench", "%s needs a non-negative integer", a);
+      if (a[2] == 'r')
+        repeat = x > 0 ? x : 1;
+      else if (a[2] == 'w')
+        warmup = x;
+      else
+        seed = x;
     } else if (strcmp(a, "--input") == 0) {
       if (!(v = cli_value("bench", argc, argv, &i))) return CLI_USAGE;
-      if (!strchr(v, '=') || n_specs == 64) return cli_usage_error("bench", "--input must be NAME=FILE.npy");
+      if (!strchr(v, '=') || n_specs == 64)
+        return cli_usage_error("bench", "--input must be NAME=FILE.npy");
       specs[n_specs++] = v;
     } else if (strcmp(a, "--json") == 0) {
       json = 1;
@@ -85,7 +90,8 @@ int cmd_bench(int argc, char **argv) {
     names[k] = vi.name;
     for (int j = 0; j < n_specs; j++) {
       const char *eq = strrchr(specs[j], '=');
-      if ((size_t)(eq - specs[j]) == strlen(vi.name) && strncmp(specs[j], vi.name, strlen(vi.name)) == 0) {
+      if ((size_t)(eq - specs[j]) == strlen(vi.name) &&
+          strncmp(specs[j], vi.name, strlen(vi.name)) == 0) {
         ptq_status st = ptq_npy_load(eq + 1, &in[k]);
         if (st != PTQ_OK) {
           rc = cli_fail(st, "cannot read input '%s'", vi.name);
@@ -96,7 +102,8 @@ int cmd_bench(int argc, char **argv) {
     if (in[k]) continue;
     for (int d = 0; d < vi.rank; d++)
       if (vi.dims[d] < 0) {
-        rc = cli_fail(PTQ_ERR_SHAPE, "input '%s' has dynamic dimension %d: give --shape or --input", vi.name, d);
+        rc = cli_fail(PTQ_ERR_SHAPE, "input '%s' has dynamic dimension %d: give --shape or --input",
+                      vi.name, d);
         goto done;
       }
     ptq_status st = ptq_tensor_create(vi.dtype, vi.rank, vi.dims, &in[k]);
@@ -146,13 +153,15 @@ int cmd_bench(int argc, char **argv) {
   double med = nt % 2 ? times[nt / 2] : 0.5 * (times[nt / 2 - 1] + times[nt / 2]);
   double thr = med > 0 ? (double)batch * 1000.0 / med : 0;
   if (json)
-    printf("{\"latency_ms\": %.4f, \"min_ms\": %.4f, \"throughput\": %.2f, \"batch\": %lld, "
-           "\"threads\": %d, \"runs\": %zu, \"seed\": %lld}\n",
-           med, times[0], thr, (long long)batch, mo.threads, nt, seed);
+    printf(
+        "{\"latency_ms\": %.4f, \"min_ms\": %.4f, \"throughput\": %.2f, \"batch\": %lld, "
+        "\"threads\": %d, \"runs\": %zu, \"seed\": %lld}\n",
+        med, times[0], thr, (long long)batch, mo.threads, nt, seed);
   else
-    printf("%s: batch %lld, threads %d, %zu runs (seed %lld)\n  latency median %.3f ms, min %.3f ms\n"
-           "  throughput %.1f samples/s\n",
-           path, (long long)batch, mo.threads, nt, seed, med, times[0], thr);
+    printf(
+        "%s: batch %lld, threads %d, %zu runs (seed %lld)\n  latency median %.3f ms, min %.3f ms\n"
+        "  throughput %.1f samples/s\n",
+        path, (long long)batch, mo.threads, nt, seed, med, times[0], thr);
 done:
   for (size_t k = 0; in && k < n_in; k++) ptq_tensor_destroy(in[k]);
   free(in);

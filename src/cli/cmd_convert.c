@@ -45,7 +45,8 @@ int cmd_convert(int argc, char **argv) {
   }
   if (!path) return cli_usage_error("convert", "no model given");
   if (!out) return cli_usage_error("convert", "no output given (-o OUT.onnx)");
-  if (same_file(path, out)) return cli_usage_error("convert", "refusing to overwrite the input '%s'", path);
+  if (same_file(path, out))
+    return cli_usage_error("convert", "refusing to overwrite the input '%s'", path);
   ptq_model *m;
   int rc = cli_load(path, &mo, &m);
   if (rc) return rc;

@@ -91,10 +91,12 @@ int cmd_eval(int argc, char **argv) {
       if (!(pre = cli_value("eval", argc, argv, &i))) return CLI_USAGE;
     } else if (strcmp(a, "--label-offset") == 0) {
       if (!(v = cli_value("eval", argc, argv, &i))) return CLI_USAGE;
-      if (cli_parse_ll(v, &offset)) return cli_usage_error("eval", "--label-offset must be an integer");
+      if (cli_parse_ll(v, &offset))
+        return cli_usage_error("eval", "--label-offset must be an integer");
     } else if (strcmp(a, "--limit") == 0) {
       if (!(v = cli_value("eval", argc, argv, &i))) return CLI_USAGE;
-      if (cli_parse_ll(v, &limit) || limit < 1) return cli_usage_error("eval", "--limit must be a positive integer");
+      if (cli_parse_ll(v, &limit) || limit < 1)
+        return cli_usage_error("eval", "--limit must be a positive integer");
     } else if (strcmp(a, "--json") == 0) {
       json = 1;
     } else if (a[0] == '-') {
@@ -122,11 +124,15 @@ int cmd_eval(int argc, char **argv) {
     rc = cli_fail(PTQ_ERR_UNSUPPORTED, "eval needs a model with one float input of rank >= 2");
     goto done;
   }
-  ptq_dataset_options dopt = {.preprocess = pre, .labels = labels, .label_offset = offset,
-                              .limit = limit, .sample_rank = in.rank - 1};
+  ptq_dataset_options dopt = {.preprocess = pre,
+                              .labels = labels,
+                              .label_offset = offset,
+                              .limit = limit,
+                              .sample_rank = in.rank - 1};
   for (int d = 1; d < in.rank; d++) {
     if (in.dims[d] < 0) {
-      rc = cli_fail(PTQ_ERR_SHAPE, "input '%s' has a dynamic dimension %d: give --shape", in.name, d);
+      rc = cli_fail(PTQ_ERR_SHAPE, "input '%s' has a dynamic dimension %d: give --shape", in.name,
+                    d);
       goto done;
     }
     dopt.sample_dims[d - 1] = in.dims[d];

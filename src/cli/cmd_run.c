@@ -31,7 +31,8 @@ int cmd_run(int argc, char **argv) {
     if (strcmp(argv[i], "--input") == 0 || strcmp(argv[i], "-i") == 0) {
       const char *v = cli_value("run", argc, argv, &i);
       if (!v) return CLI_USAGE;
-      if (!strchr(v, '=')) return cli_usage_error("run", "--input must be NAME=FILE.npy, got '%s'", v);
+      if (!strchr(v, '='))
+        return cli_usage_error("run", "--input must be NAME=FILE.npy, got '%s'", v);
       if (n_specs == 64) return cli_usage_error("run", "too many inputs");
       specs[n_specs++] = v;
     } else if (strcmp(argv[i], "--out") == 0 || strcmp(argv[i], "-o") == 0) {
@@ -102,11 +103,15 @@ int cmd_run(int argc, char **argv) {
       clash |= sj && strcmp(sj, san) == 0;
       free(sj);
     }
-    if (clash) sprintf(file, "%s/%s_%zu.npy", outdir, san, k);
-    else sprintf(file, "%s/%s.npy", outdir, san);
+    if (clash)
+      sprintf(file, "%s/%s_%zu.npy", outdir, san, k);
+    else
+      sprintf(file, "%s/%s.npy", outdir, san);
     st = ptq_npy_save(file, outs[k]);
-    if (st != PTQ_OK) rc = cli_fail(st, "cannot write '%s'", file);
-    else printf("%s -> %s\n", vi.name, file);
+    if (st != PTQ_OK)
+      rc = cli_fail(st, "cannot write '%s'", file);
+    else
+      printf("%s -> %s\n", vi.name, file);
     free(san);
     free(file);
     if (rc) goto done;

@@ -107,8 +107,7 @@ ptq_status ptq_fimage_from_image8(const ptq_image8 *src, int channels, ptq_fimag
 /* Bilinear resize with half-pixel centers and edge clamping, no antialiasing. */
 ptq_status ptq_fimage_resize(const ptq_fimage *src, int h, int w, ptq_fimage *dst);
 /* Copies the h x w box at (top, left), which must lie inside src. */
-ptq_status ptq_fimage_crop(const ptq_fimage *src, int top, int left, int h, int w,
-                           ptq_fimage *dst);
+ptq_status ptq_fimage_crop(const ptq_fimage *src, int top, int left, int h, int w, ptq_fimage *dst);
 /* Applies p's resize and crop steps in order to *img (tmp is scratch; the two may be
  * swapped). Then, when want_h and want_w are > 0: if the size differs and p has no resize
  * step, resizes exactly to want_h x want_w; a remaining mismatch is PTQ_ERR_SHAPE.

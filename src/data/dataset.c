@@ -17,15 +17,18 @@ static void npy_channels(const ptq_dataset *ds, int64_t *channels, int64_t *plan
 static ptq_status open_npy(ptq_dataset *ds, const ptq_dataset_options *opts) {
   const char *path = ds->path;
   if (ds->prep.image_step)
-    return ptq_error(PTQ_ERR_INVALID_ARG, "preprocess step '%s' applies to image folders, not "
-                     "to the .npy file '%s' (only scale, mean, std do)", ds->prep.image_step,
-                     path);
+    return ptq_error(PTQ_ERR_INVALID_ARG,
+                     "preprocess step '%s' applies to image folders, not "
+                     "to the .npy file '%s' (only scale, mean, std do)",
+                     ds->prep.image_step, path);
   if (!(ds->f = fopen(path, "rb")))
     return ptq_error(PTQ_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
   PTQ_TRY(ptq_npy_read_header(ds->f, path, &ds->npy));
   if (ds->npy.rank < 1)
-    return ptq_error(PTQ_ERR_SHAPE, "'%s' holds a scalar; a dataset needs a first axis of "
-                     "samples", path);
+    return ptq_error(PTQ_ERR_SHAPE,
+                     "'%s' holds a scalar; a dataset needs a first axis of "
+                     "samples",
+                     path);
   if (ds->npy.dims[0] == 0) return ptq_error(PTQ_ERR_DATA, "no samples in '%s'", path);
   ds->rank = ds->npy.rank - 1;
   memcpy(ds->dims, ds->npy.dims + 1, (size_t)ds->rank * sizeof *ds->dims);
@@ -36,8 +39,8 @@ static ptq_status open_npy(ptq_dataset *ds, const ptq_dataset_options *opts) {
     char got[160], want[160];
     ptq_shape_str(ds->dims, ds->rank, got, sizeof got);
     ptq_shape_str(opts->sample_dims, opts->sample_rank, want, sizeof want);
-    return ptq_error(PTQ_ERR_SHAPE, "'%s': samples have shape %s but the model expects %s",
-                     path, got, want);
+    return ptq_error(PTQ_ERR_SHAPE, "'%s': samples have shape %s but the model expects %s", path,
+                     got, want);
   }
   ds->sample_numel = ds->npy.numel / ds->npy.dims[0];
   int64_t channels, plane;
@@ -48,8 +51,10 @@ static ptq_status open_npy(ptq_dataset *ds, const ptq_dataset_options *opts) {
   ds->count = opts->limit > 0 && opts->limit < ds->npy.dims[0] ? opts->limit : ds->npy.dims[0];
   if (!opts->labels) return PTQ_OK;
   if (!ptq_path_has_ext(opts->labels, ".npy"))
-    return ptq_error(PTQ_ERR_INVALID_ARG, "labels for the .npy file '%s' must be a .npy file, "
-                     "not '%s'", path, opts->labels);
+    return ptq_error(PTQ_ERR_INVALID_ARG,
+                     "labels for the .npy file '%s' must be a .npy file, "
+                     "not '%s'",
+                     path, opts->labels);
   int64_t n;
   PTQ_TRY(ptq_labels_load_npy(opts->labels, &ds->labels, &n));
   if (n != ds->npy.dims[0])
@@ -59,8 +64,7 @@ static ptq_status open_npy(ptq_dataset *ds, const ptq_dataset_options *opts) {
   return PTQ_OK;
 }
 
-ptq_status ptq_dataset_open(const char *path, const ptq_dataset_options *opts,
-                            ptq_dataset **out) {
+ptq_status ptq_dataset_open(const char *path, const ptq_dataset_options *opts, ptq_dataset **out) {
   static const ptq_dataset_options defaults;
   struct stat st;
   ptq_status s;
@@ -100,9 +104,13 @@ void ptq_dataset_destroy(ptq_dataset *ds) {
   free(ds);
 }
 
-int64_t ptq_dataset_count(const ptq_dataset *ds) { return ds->count; }
+int64_t ptq_dataset_count(const ptq_dataset *ds) {
+  return ds->count;
+}
 
-int ptq_dataset_has_labels(const ptq_dataset *ds) { return ds->labels != NULL; }
+int ptq_dataset_has_labels(const ptq_dataset *ds) {
+  return ds->labels != NULL;
+}
 
 int ptq_dataset_sample_shape(const ptq_dataset *ds, int64_t *dims) {
   memcpy(dims, ds->dims, (size_t)ds->rank * sizeof *dims);
@@ -122,42 +130,40 @@ static void convert_sample(const ptq_dataset *ds, float *dst) {
   const void *raw = ds->raw;
   int64_t n = ds->sample_numel;
   switch (ds->npy.dtype) {
-  case PTQ_DT_UINT8:
-    for (int64_t k = 0; k < n; k++) dst[k] = ((const uint8_t *)raw)[k];
-    break;
-  case PTQ_DT_INT8:
-    for (int64_t k = 0; k < n; k++) dst[k] = ((const int8_t *)raw)[k];
-    break;
-  case PTQ_DT_BOOL:
-    for (int64_t k = 0; k < n; k++) dst[k] = ((const uint8_t *)raw)[k] != 0;
-    break;
-  case PTQ_DT_FLOAT16:
-    for (int64_t k = 0; k < n; k++) dst[k] = ptq_f16_to_f32(((const uint16_t *)raw)[k]);
-    break;
-  case PTQ_DT_FLOAT:
-    memcpy(dst, raw, (size_t)n * sizeof *dst);
-    break;
-  case PTQ_DT_DOUBLE:
-    for (int64_t k = 0; k < n; k++) dst[k] = (float)((const double *)raw)[k];
-    break;
-  case PTQ_DT_INT16:
-    for (int64_t k = 0; k < n; k++) dst[k] = ((const int16_t *)raw)[k];
-    break;
-  case PTQ_DT_UINT16:
-    for (int64_t k = 0; k < n; k++) dst[k] = ((const uint16_t *)raw)[k];
-    break;
-  case PTQ_DT_INT32:
-    for (int64_t k = 0; k < n; k++) dst[k] = (float)((const int32_t *)raw)[k];
-    break;
-  case PTQ_DT_UINT32:
-    for (int64_t k = 0; k < n; k++) dst[k] = (float)((const uint32_t *)raw)[k];
-    break;
-  case PTQ_DT_UINT64:
-    for (int64_t k = 0; k < n; k++) dst[k] = (float)((const uint64_t *)raw)[k];
-    break;
-  default: /* PTQ_DT_INT64, the last type ptq_npy_read_header accepts */
-    for (int64_t k = 0; k < n; k++) dst[k] = (float)((const int64_t *)raw)[k];
-    break;
+    case PTQ_DT_UINT8:
+      for (int64_t k = 0; k < n; k++) dst[k] = ((const uint8_t *)raw)[k];
+      break;
+    case PTQ_DT_INT8:
+      for (int64_t k = 0; k < n; k++) dst[k] = ((const int8_t *)raw)[k];
+      break;
+    case PTQ_DT_BOOL:
+      for (int64_t k = 0; k < n; k++) dst[k] = ((const uint8_t *)raw)[k] != 0;
+      break;
+    case PTQ_DT_FLOAT16:
+      for (int64_t k = 0; k < n; k++) dst[k] = ptq_f16_to_f32(((const uint16_t *)raw)[k]);
+      break;
+    case PTQ_DT_FLOAT: memcpy(dst, raw, (size_t)n * sizeof *dst); break;
+    case PTQ_DT_DOUBLE:
+      for (int64_t k = 0; k < n; k++) dst[k] = (float)((const double *)raw)[k];
+      break;
+    case PTQ_DT_INT16:
+      for (int64_t k = 0; k < n; k++) dst[k] = ((const int16_t *)raw)[k];
+      break;
+    case PTQ_DT_UINT16:
+      for (int64_t k = 0; k < n; k++) dst[k] = ((const uint16_t *)raw)[k];
+      break;
+    case PTQ_DT_INT32:
+      for (int64_t k = 0; k < n; k++) dst[k] = (float)((const int32_t *)raw)[k];
+      break;
+    case PTQ_DT_UINT32:
+      for (int64_t k = 0; k < n; k++) dst[k] = (float)((const uint32_t *)raw)[k];
+      break;
+    case PTQ_DT_UINT64:
+      for (int64_t k = 0; k < n; k++) dst[k] = (float)((const uint64_t *)raw)[k];
+      break;
+    default: /* PTQ_DT_INT64, the last type ptq_npy_read_header accepts */
+      for (int64_t k = 0; k < n; k++) dst[k] = (float)((const int64_t *)raw)[k];
+      break;
   }
 }
 
@@ -183,9 +189,10 @@ ptq_status ptq_dataset_read(ptq_dataset *ds, int64_t start, int64_t n, ptq_tenso
                             int64_t *labels) {
   if (!ds || !batch) return ptq_error(PTQ_ERR_INVALID_ARG, "ptq_dataset_read: NULL argument");
   if (start < 0 || n < 0 || n > ds->count - start)
-    return ptq_error(PTQ_ERR_INVALID_ARG, "samples [%lld, %lld) out of range (dataset '%s' has "
-                     "%lld)", (long long)start, (long long)(start + n), ds->path,
-                     (long long)ds->count);
+    return ptq_error(PTQ_ERR_INVALID_ARG,
+                     "samples [%lld, %lld) out of range (dataset '%s' has "
+                     "%lld)",
+                     (long long)start, (long long)(start + n), ds->path, (long long)ds->count);
   int fits = batch->dtype == PTQ_DT_FLOAT && batch->rank == ds->rank + 1 && batch->dims[0] >= n;
   for (int i = 0; fits && i < ds->rank; i++) fits = batch->dims[i + 1] == ds->dims[i];
   if (!fits) {

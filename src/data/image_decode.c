@@ -14,8 +14,8 @@
 static ptq_status check_size(const char *name, int64_t w, int64_t h) {
   if (w <= 0 || h <= 0) return ptq_error(PTQ_ERR_PARSE, "'%s': image has no pixels", name);
   if (w > PTQ_IMAGE_MAX_PIXELS / h)
-    return ptq_error(PTQ_ERR_UNSUPPORTED, "'%s': %lldx%lld image is too large", name,
-                     (long long)w, (long long)h);
+    return ptq_error(PTQ_ERR_UNSUPPORTED, "'%s': %lldx%lld image is too large", name, (long long)w,
+                     (long long)h);
   return PTQ_OK;
 }
 
@@ -53,8 +53,8 @@ static void cmyk_to_rgb(const unsigned char *in, unsigned char *out, int w, int 
   }
 }
 
-static ptq_status jpeg_run(jpeg_state *st, const unsigned char *buf, size_t len,
-                           const char *name, ptq_image8 *out) {
+static ptq_status jpeg_run(jpeg_state *st, const unsigned char *buf, size_t len, const char *name,
+                           ptq_image8 *out) {
   struct jpeg_decompress_struct *ci = &st->cinfo;
   ci->err = jpeg_std_error(&st->mgr);
   st->mgr.error_exit = jpeg_on_error;
@@ -159,8 +159,7 @@ static ptq_status png_run(png_state *st, const char *name, ptq_image8 *out) {
   for (size_t y = 0; y < h; y++) st->rows[y] = st->pixels + y * w * in_ch;
   png_read_image(st->png, st->rows);
   png_read_end(st->png, NULL);
-  for (size_t i = 0; i < (size_t)w * h; i++)
-    memcpy(out->pix + i * ch, st->pixels + i * in_ch, ch);
+  for (size_t i = 0; i < (size_t)w * h; i++) memcpy(out->pix + i * ch, st->pixels + i * in_ch, ch);
   out->w = (int)w;
   out->h = (int)h;
   out->channels = (int)ch;

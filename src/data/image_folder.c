@@ -38,9 +38,9 @@ static ptq_status list_one(const char *dir, ptq_vec *files, ptq_vec *dirs) {
     free(full);
     if (!(full = ptq_asprintf("%s/%s", dir, e->d_name))) goto nomem;
     if (stat(full, &st) != 0) continue; /* dangling link */
-    ptq_vec *into = S_ISDIR(st.st_mode)                            ? dirs
+    ptq_vec *into = S_ISDIR(st.st_mode)                               ? dirs
                     : S_ISREG(st.st_mode) && is_image_name(e->d_name) ? files
-                                                                    : NULL;
+                                                                      : NULL;
     if (!into) continue;
     char *name = ptq_strdup(e->d_name);
     if (!name || ptq_vec_push(into, name) != 0) {
@@ -85,8 +85,10 @@ ptq_status ptq_image_list_dir(const char *root, ptq_image_list *out) {
   memset(out, 0, sizeof *out);
   if ((s = list_one(root, &files, &dirs)) != PTQ_OK) goto done;
   if (dirs.len > 0 && files.len > 0) {
-    s = ptq_error(PTQ_ERR_DATA, "'%s' holds both images and subfolders; use a flat folder or "
-                  "one subfolder per class", root);
+    s = ptq_error(PTQ_ERR_DATA,
+                  "'%s' holds both images and subfolders; use a flat folder or "
+                  "one subfolder per class",
+                  root);
     goto done;
   }
   if ((s = append_files(out, &files, NULL, -1)) != PTQ_OK) goto done;
@@ -212,12 +214,13 @@ ptq_status ptq_dataset_open_images(ptq_dataset *ds, const ptq_dataset_options *o
   }
   c = c > 0 ? c : p->gray ? 1 : 3;
   if ((c != 1 && c != 3) || (p->gray && c != 1))
-    return ptq_error(PTQ_ERR_SHAPE, "'%s': images give %s channels but the model expects %s "
-                     "(layout %s)", ds->path, p->gray ? "1 (gray)" : "1 or 3", want,
-                     p->nhwc ? "nhwc" : "nchw");
+    return ptq_error(PTQ_ERR_SHAPE,
+                     "'%s': images give %s channels but the model expects %s "
+                     "(layout %s)",
+                     ds->path, p->gray ? "1 (gray)" : "1 or 3", want, p->nhwc ? "nhwc" : "nchw");
   if (h > PTQ_PREP_MAX_SIDE || w > PTQ_PREP_MAX_SIDE)
-    return ptq_error(PTQ_ERR_SHAPE, "'%s': model sample shape %s is too large for images",
-                     ds->path, want);
+    return ptq_error(PTQ_ERR_SHAPE, "'%s': model sample shape %s is too large for images", ds->path,
+                     want);
   PTQ_TRY(ptq_preprocess_check_channels(p, c));
   ds->channels = (int)c;
 
@@ -231,8 +234,10 @@ ptq_status ptq_dataset_open_images(ptq_dataset *ds, const ptq_dataset_options *o
   } else { /* the first image decides */
     PTQ_TRY(load_image(ds, 0));
     if ((h > 0 && ds->img.h != h) || (w > 0 && ds->img.w != w))
-      return ptq_error(PTQ_ERR_SHAPE, "'%s/%s': preprocessed image is %dx%d but the model "
-                       "expects %s", ds->path, ds->list.files[0], ds->img.h, ds->img.w, want);
+      return ptq_error(PTQ_ERR_SHAPE,
+                       "'%s/%s': preprocessed image is %dx%d but the model "
+                       "expects %s",
+                       ds->path, ds->list.files[0], ds->img.h, ds->img.w, want);
     ds->want_h = ds->img.h;
     ds->want_w = ds->img.w;
   }

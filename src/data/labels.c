@@ -41,10 +41,10 @@ ptq_status ptq_labels_load_npy(const char *path, int64_t **labels, int64_t *n) {
   }
   for (int64_t i = 0; i < t->dims[0]; i++) {
     switch (t->dtype) {
-    case PTQ_DT_UINT8: out[i] = ((const uint8_t *)t->data)[i]; break;
-    case PTQ_DT_INT8: out[i] = ((const int8_t *)t->data)[i]; break;
-    case PTQ_DT_INT32: out[i] = ((const int32_t *)t->data)[i]; break;
-    default: out[i] = ((const int64_t *)t->data)[i]; break;
+      case PTQ_DT_UINT8: out[i] = ((const uint8_t *)t->data)[i]; break;
+      case PTQ_DT_INT8: out[i] = ((const int8_t *)t->data)[i]; break;
+      case PTQ_DT_INT32: out[i] = ((const int32_t *)t->data)[i]; break;
+      default: out[i] = ((const int64_t *)t->data)[i]; break;
     }
   }
   *labels = out;
@@ -88,8 +88,10 @@ static int csv_field(csv *c, int *eor) {
       if (c->i >= c->n) return -1; /* unterminated quote */
       char ch = c->s[c->i];
       if (ch == '"') {
-        if (c->i + 1 < c->n && c->s[c->i + 1] == '"') c->i++;
-        else break;
+        if (c->i + 1 < c->n && c->s[c->i + 1] == '"')
+          c->i++;
+        else
+          break;
       }
       if (ch == '\n') c->line++;
       if (csv_append(c, ch) != 0) return -2;
@@ -153,16 +155,16 @@ ptq_status ptq_labels_load_csv(const char *path, ptq_strmap *map) {
           goto bad_csv;
         }
       } else if (col == col_class && parse_class(c.field, &cls) != 0) {
-        s = ptq_error(PTQ_ERR_PARSE, "'%s' line %d: class_index '%s' is not an integer >= 0",
-                      path, line, c.field);
+        s = ptq_error(PTQ_ERR_PARSE, "'%s' line %d: class_index '%s' is not an integer >= 0", path,
+                      line, c.field);
         goto done;
       }
     }
     if (blank) continue;
     if (header) {
       if (col_file < 0 || col_class < 0) {
-        s = ptq_error(PTQ_ERR_PARSE,
-                      "'%s': the header row needs columns 'file' and 'class_index'", path);
+        s = ptq_error(PTQ_ERR_PARSE, "'%s': the header row needs columns 'file' and 'class_index'",
+                      path);
         goto done;
       }
       header = 0;
@@ -175,8 +177,8 @@ ptq_status ptq_labels_load_csv(const char *path, ptq_strmap *map) {
     const char *key = ptq_path_basename(file);
     int old;
     if (ptq_strmap_get(map, key, &old) && old != cls) {
-      s = ptq_error(PTQ_ERR_DATA, "'%s' line %d: '%s' is listed with class %d and %d", path,
-                    line, key, old, cls);
+      s = ptq_error(PTQ_ERR_DATA, "'%s' line %d: '%s' is listed with class %d and %d", path, line,
+                    key, old, cls);
       goto done;
     }
     if (ptq_strmap_put(map, key, cls) != 0) {

@@ -18,9 +18,9 @@ static const unsigned char NPY_MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 static const struct {
   const char *code; /* descr without its byte-order character */
   ptq_dtype dtype;
-} NPY_TYPES[] = {{"u1", PTQ_DT_UINT8},   {"i1", PTQ_DT_INT8},  {"b1", PTQ_DT_BOOL},
-                 {"f2", PTQ_DT_FLOAT16}, {"f4", PTQ_DT_FLOAT}, {"f8", PTQ_DT_DOUBLE},
-                 {"i4", PTQ_DT_INT32},   {"i8", PTQ_DT_INT64}, {"i2", PTQ_DT_INT16},
+} NPY_TYPES[] = {{"u1", PTQ_DT_UINT8},   {"i1", PTQ_DT_INT8},   {"b1", PTQ_DT_BOOL},
+                 {"f2", PTQ_DT_FLOAT16}, {"f4", PTQ_DT_FLOAT},  {"f8", PTQ_DT_DOUBLE},
+                 {"i4", PTQ_DT_INT32},   {"i8", PTQ_DT_INT64},  {"i2", PTQ_DT_INT16},
                  {"u2", PTQ_DT_UINT16},  {"u4", PTQ_DT_UINT32}, {"u8", PTQ_DT_UINT64}};
 #define NPY_N_TYPES (sizeof NPY_TYPES / sizeof NPY_TYPES[0])
 
@@ -40,8 +40,8 @@ typedef struct cursor {
 } cursor;
 
 static int peek(cursor *c) {
-  while (c->i < c->n && (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' ||
-                         c->s[c->i] == '\r'))
+  while (c->i < c->n &&
+         (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' || c->s[c->i] == '\r'))
     c->i++;
   return c->i < c->n ? (unsigned char)c->s[c->i] : -1;
 }
@@ -125,10 +125,11 @@ static ptq_status parse_descr(cursor *c, ptq_npy_header *h) {
     for (size_t k = 0; k < NPY_N_TYPES; k++)
       if (strcmp(d + 1, NPY_TYPES[k].code) == 0) h->dtype = NPY_TYPES[k].dtype;
   if (h->dtype == PTQ_DT_UNDEFINED)
-    return ptq_error(PTQ_ERR_UNSUPPORTED,
-                     "'%s': .npy dtype '%s' is not supported (supported: u1 i1 b1 f2 f4 f8 i2 u2 i4 "
-                     "u4 i8 u8, little-endian)",
-                     c->path, d);
+    return ptq_error(
+        PTQ_ERR_UNSUPPORTED,
+        "'%s': .npy dtype '%s' is not supported (supported: u1 i1 b1 f2 f4 f8 i2 u2 i4 "
+        "u4 i8 u8, little-endian)",
+        c->path, d);
   if (d[0] == '>' && ptq_dtype_size(h->dtype) > 1)
     return ptq_error(PTQ_ERR_UNSUPPORTED,
                      "'%s': big-endian .npy data ('%s') is not supported; save it little-endian",
@@ -150,9 +151,12 @@ static ptq_status parse_dict(cursor *c, ptq_npy_header *h) {
                                                     : NULL;
     if (!seen || *seen) return malformed(c, "unknown or repeated key");
     *seen = 1;
-    if (seen == &seen_descr) PTQ_TRY(parse_descr(c, h));
-    else if (seen == &seen_fortran) PTQ_TRY(parse_bool(c, &fortran));
-    else PTQ_TRY(parse_shape(c, h));
+    if (seen == &seen_descr)
+      PTQ_TRY(parse_descr(c, h));
+    else if (seen == &seen_fortran)
+      PTQ_TRY(parse_bool(c, &fortran));
+    else
+      PTQ_TRY(parse_shape(c, h));
     if (!accept(c, ',')) {
       if (!accept(c, '}')) return malformed(c, "expected ',' or '}'");
       break;
@@ -199,14 +203,13 @@ ptq_status ptq_npy_read_header(FILE *f, const char *path, ptq_npy_header *h) {
     prefix = 10;
     hlen = pre[8] | (int64_t)pre[9] << 8;
   } else if ((pre[6] == 2 || pre[6] == 3) && pre[7] == 0) {
-    if (size < 12)
-      return ptq_error(PTQ_ERR_PARSE, "'%s': truncated .npy header", path);
+    if (size < 12) return ptq_error(PTQ_ERR_PARSE, "'%s': truncated .npy header", path);
     PTQ_TRY(read_exact(f, path, pre + 10, 2));
     prefix = 12;
     hlen = pre[8] | (int64_t)pre[9] << 8 | (int64_t)pre[10] << 16 | (int64_t)pre[11] << 24;
   } else {
-    return ptq_error(PTQ_ERR_UNSUPPORTED, "'%s': .npy format version %d.%d is not supported",
-                     path, pre[6], pre[7]);
+    return ptq_error(PTQ_ERR_UNSUPPORTED, "'%s': .npy format version %d.%d is not supported", path,
+                     pre[6], pre[7]);
   }
   if (hlen > size - prefix)
     return ptq_error(PTQ_ERR_PARSE, "'%s': .npy header length %lld exceeds the file size %lld",

@@ -7,7 +7,7 @@
 
 /* ---- spec parsing ----------------------------------------------------------------- */
 
-#define SPEC_HELP                                                                        \
+#define SPEC_HELP                                                                       \
   "expected resize=S|HxW, crop=S|HxW|F, scale=F, mean=A[:B:C], std=A[:B:C], bgr, rgb, " \
   "gray, layout=nchw|nhwc"
 
@@ -51,7 +51,7 @@ static int parse_size(const char *s, int *h, int *w, int *square) {
     return 0;
   }
   return parse_side(s, (size_t)(x - s), h) == 0 && parse_side(x + 1, strlen(x + 1), w) == 0 ? 0
-                                                                                             : -1;
+                                                                                            : -1;
 }
 
 /* "A[:B:...]" into vals; *n receives the count. 0 ok, -1 malformed. */
@@ -121,8 +121,10 @@ static ptq_status parse_step(char *tok, ptq_preprocess *p, unsigned *seen) {
     p->nhwc = val[1] == 'h';
     if (!p->image_step) p->image_step = "layout";
   } else if (flag) {
-    if (strcmp(tok, "gray") == 0) p->gray = 1;
-    else p->bgr = tok[0] == 'b';
+    if (strcmp(tok, "gray") == 0)
+      p->gray = 1;
+    else
+      p->bgr = tok[0] == 'b';
     if (!p->image_step) p->image_step = tok[0] == 'g' ? "gray" : tok[0] == 'b' ? "bgr" : "rgb";
   } else {
     return bad_step(step, "unknown step; " SPEC_HELP);
@@ -152,11 +154,15 @@ ptq_status ptq_preprocess_parse(const char *spec, ptq_preprocess *p) {
 
 ptq_status ptq_preprocess_check_channels(const ptq_preprocess *p, int64_t channels) {
   if (p->n_mean > 1 && p->n_mean != channels)
-    return ptq_error(PTQ_ERR_SHAPE, "preprocess: mean has %d values but samples have %lld "
-                     "channels", p->n_mean, (long long)channels);
+    return ptq_error(PTQ_ERR_SHAPE,
+                     "preprocess: mean has %d values but samples have %lld "
+                     "channels",
+                     p->n_mean, (long long)channels);
   if (p->n_std > 1 && p->n_std != channels)
-    return ptq_error(PTQ_ERR_SHAPE, "preprocess: std has %d values but samples have %lld "
-                     "channels", p->n_std, (long long)channels);
+    return ptq_error(PTQ_ERR_SHAPE,
+                     "preprocess: std has %d values but samples have %lld "
+                     "channels",
+                     p->n_std, (long long)channels);
   return PTQ_OK;
 }
 
@@ -269,8 +275,10 @@ ptq_status ptq_preprocess_geometry(const ptq_preprocess *p, ptq_fimage *img, ptq
     const ptq_geom_step *g = &p->geom[k];
     int h = img->h, w = img->w, nh = g->h, nw = g->w;
     if (g->kind == PTQ_GEOM_RESIZE_SHORT) { /* long side truncated, like torchvision */
-      if (h <= w) nw = (int)((int64_t)g->h * w / h);
-      else nh = (int)((int64_t)g->h * h / w);
+      if (h <= w)
+        nw = (int)((int64_t)g->h * w / h);
+      else
+        nh = (int)((int64_t)g->h * h / w);
       nh = nh < 1 ? 1 : nh;
       nw = nw < 1 ? 1 : nw;
     }
@@ -279,8 +287,8 @@ ptq_status ptq_preprocess_geometry(const ptq_preprocess *p, ptq_fimage *img, ptq
       PTQ_TRY(ptq_fimage_crop(img, top, left, h - 2 * top, w - 2 * left, tmp));
     } else if (g->kind == PTQ_GEOM_CROP) {
       if (nh > h || nw > w)
-        return ptq_error(PTQ_ERR_SHAPE, "'%s': cannot crop %dx%d from a %dx%d image", name, nh,
-                         nw, h, w);
+        return ptq_error(PTQ_ERR_SHAPE, "'%s': cannot crop %dx%d from a %dx%d image", name, nh, nw,
+                         h, w);
       PTQ_TRY(ptq_fimage_crop(img, (h - nh) / 2, (w - nw) / 2, nh, nw, tmp));
     } else if (nh != h || nw != w) {
       PTQ_TRY(ptq_fimage_resize(img, nh, nw, tmp));

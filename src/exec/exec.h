@@ -12,8 +12,8 @@ typedef struct exec_prep {
 
 typedef struct exec_plan {
   const ir_graph *g;
-  int *last_use;  /* per value: last node index reading it; INT32_MAX for graph outputs */
-  int *outer_idx; /* per value: index in the parent graph for outer values, else -1 */
+  int *last_use;       /* per value: last node index reading it; INT32_MAX for graph outputs */
+  int *outer_idx;      /* per value: index in the parent graph for outer values, else -1 */
   exec_prep **prep;    /* per node: prepared state for its run, or NULL */
   unsigned char *pass; /* per node: 1 if fused into its producer: it only moves input 0 on */
 } exec_plan;

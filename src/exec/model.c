@@ -70,8 +70,12 @@ ptq_status ptq_model_save(const ptq_model *m, const char *path) {
   return st;
 }
 
-size_t ptq_model_input_count(const ptq_model *m) { return m ? (size_t)m->graph->n_inputs : 0; }
-size_t ptq_model_output_count(const ptq_model *m) { return m ? (size_t)m->graph->n_outputs : 0; }
+size_t ptq_model_input_count(const ptq_model *m) {
+  return m ? (size_t)m->graph->n_inputs : 0;
+}
+size_t ptq_model_output_count(const ptq_model *m) {
+  return m ? (size_t)m->graph->n_outputs : 0;
+}
 
 static void fill_info(const ir_value *v, ptq_value_info *out) {
   out->name = v->name;
@@ -128,8 +132,10 @@ static void sb_value(sbuf *b, const ir_value *v) {
   sb_printf(b, "  %-24s %-8s [", v->name, ptq_dtype_name(v->dtype));
   if (v->rank < 0) sb_printf(b, "?");
   for (int d = 0; d < v->rank; d++) {
-    if (v->dims[d] >= 0) sb_printf(b, "%s%lld", d ? "x" : "", (long long)v->dims[d]);
-    else sb_printf(b, "%s%s", d ? "x" : "", v->dim_param[d] ? v->dim_param[d] : "?");
+    if (v->dims[d] >= 0)
+      sb_printf(b, "%s%lld", d ? "x" : "", (long long)v->dims[d]);
+    else
+      sb_printf(b, "%s%s", d ? "x" : "", v->dim_param[d] ? v->dim_param[d] : "?");
   }
   sb_printf(b, "]\n");
 }

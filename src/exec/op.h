@@ -28,9 +28,9 @@ typedef struct op_ctx {
   const ir_node *node;
   int64_t opset;
   int n_in, n_out;
-  ptq_tensor **in;  /* n_in entries; NULL for omitted optional inputs */
-  ptq_tensor **out; /* n_out entries; NULL for omitted optional outputs */
-  int infer_only;   /* 1 at load time */
+  ptq_tensor **in;          /* n_in entries; NULL for omitted optional inputs */
+  ptq_tensor **out;         /* n_out entries; NULL for omitted optional outputs */
+  int infer_only;           /* 1 at load time */
   struct exec_frame *frame; /* run time only: the running frame (for If) */
   const op_prepared *prep;  /* run time only: session-prepared state, or NULL */
 } op_ctx;
@@ -83,9 +83,9 @@ ptq_status op_require_dtype(const op_ctx *c, int i, unsigned mask);
 #define OP_DT(d) (1u << (d))
 #define OP_FLOATS (OP_DT(PTQ_DT_FLOAT))
 #define OP_INTS (OP_DT(PTQ_DT_INT32) | OP_DT(PTQ_DT_INT64))
-#define OP_NUMERIC                                                                               \
-  (OP_DT(PTQ_DT_FLOAT) | OP_DT(PTQ_DT_DOUBLE) | OP_DT(PTQ_DT_FLOAT16) | OP_DT(PTQ_DT_INT8) |     \
-   OP_DT(PTQ_DT_UINT8) | OP_DT(PTQ_DT_INT16) | OP_DT(PTQ_DT_UINT16) | OP_DT(PTQ_DT_INT32) |      \
+#define OP_NUMERIC                                                                           \
+  (OP_DT(PTQ_DT_FLOAT) | OP_DT(PTQ_DT_DOUBLE) | OP_DT(PTQ_DT_FLOAT16) | OP_DT(PTQ_DT_INT8) | \
+   OP_DT(PTQ_DT_UINT8) | OP_DT(PTQ_DT_INT16) | OP_DT(PTQ_DT_UINT16) | OP_DT(PTQ_DT_INT32) |  \
    OP_DT(PTQ_DT_UINT32) | OP_DT(PTQ_DT_INT64) | OP_DT(PTQ_DT_UINT64))
 #define OP_ANY (OP_NUMERIC | OP_DT(PTQ_DT_BOOL))
 

@@ -4,10 +4,9 @@
 
 #include "exec/op.h"
 
-static const op_def *const g_tables[] = {op_defs_elementwise, op_defs_shape, op_defs_conv,
-                                         op_defs_linear,      op_defs_reduce, op_defs_resize,
-                                         op_defs_rnn,         op_defs_control, op_defs_quant,
-                                         op_defs_misc};
+static const op_def *const g_tables[] = {
+    op_defs_elementwise, op_defs_shape, op_defs_conv,    op_defs_linear, op_defs_reduce,
+    op_defs_resize,      op_defs_rnn,   op_defs_control, op_defs_quant,  op_defs_misc};
 
 const op_def *op_find(const char *op_type, const char *domain, int64_t opset) {
   if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0) return NULL;
@@ -56,8 +55,8 @@ int op_read_ints(const ptq_tensor *t, int64_t *vals, int64_t max, int64_t *n) {
   int64_t cnt = ptq_tensor_numel(t);
   if (cnt > max) return 0;
   for (int64_t i = 0; i < cnt; i++)
-    vals[i] = t->dtype == PTQ_DT_INT32 ? ((const int32_t *)t->data)[i]
-                                       : ((const int64_t *)t->data)[i];
+    vals[i] =
+        t->dtype == PTQ_DT_INT32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
   *n = cnt;
   return 1;
 }
@@ -86,11 +85,16 @@ ptq_status op_broadcast(const op_ctx *c, const ptq_tensor *a, const ptq_tensor *
   for (int i = 0; i < r; i++) {
     int ia = i - (r - a->rank), ib = i - (r - b->rank);
     int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
-    if (da == db) dims[i] = da;
-    else if (da == 1) dims[i] = db;
-    else if (db == 1) dims[i] = da;
-    else if (da < 0) dims[i] = db;
-    else if (db < 0) dims[i] = da;
+    if (da == db)
+      dims[i] = da;
+    else if (da == 1)
+      dims[i] = db;
+    else if (db == 1)
+      dims[i] = da;
+    else if (da < 0)
+      dims[i] = db;
+    else if (db < 0)
+      dims[i] = da;
     else
       return op_fail(c, PTQ_ERR_SHAPE, "shapes cannot be broadcast: dimension %d is %lld vs %lld",
                      i, (long long)da, (long long)db);
@@ -109,18 +113,19 @@ void op_strides(int rank, const int64_t *dims, int64_t *strides) {
 
 double op_get(const ptq_tensor *t, int64_t i) {
   switch (t->dtype) {
-  case PTQ_DT_FLOAT: return ((const float *)t->data)[i];
-  case PTQ_DT_DOUBLE: return ((const double *)t->data)[i];
-  case PTQ_DT_FLOAT16: return ptq_f16_to_f32(((const uint16_t *)t->data)[i]);
-  case PTQ_DT_INT8: return ((const int8_t *)t->data)[i];
-  case PTQ_DT_UINT8: case PTQ_DT_BOOL: return ((const uint8_t *)t->data)[i];
-  case PTQ_DT_INT16: return ((const int16_t *)t->data)[i];
-  case PTQ_DT_UINT16: return ((const uint16_t *)t->data)[i];
-  case PTQ_DT_INT32: return ((const int32_t *)t->data)[i];
-  case PTQ_DT_UINT32: return ((const uint32_t *)t->data)[i];
-  case PTQ_DT_INT64: return (double)((const int64_t *)t->data)[i];
-  case PTQ_DT_UINT64: return (double)((const uint64_t *)t->data)[i];
-  default: return 0;
+    case PTQ_DT_FLOAT: return ((const float *)t->data)[i];
+    case PTQ_DT_DOUBLE: return ((const double *)t->data)[i];
+    case PTQ_DT_FLOAT16: return ptq_f16_to_f32(((const uint16_t *)t->data)[i]);
+    case PTQ_DT_INT8: return ((const int8_t *)t->data)[i];
+    case PTQ_DT_UINT8:
+    case PTQ_DT_BOOL: return ((const uint8_t *)t->data)[i];
+    case PTQ_DT_INT16: return ((const int16_t *)t->data)[i];
+    case PTQ_DT_UINT16: return ((const uint16_t *)t->data)[i];
+    case PTQ_DT_INT32: return ((const int32_t *)t->data)[i];
+    case PTQ_DT_UINT32: return ((const uint32_t *)t->data)[i];
+    case PTQ_DT_INT64: return (double)((const int64_t *)t->data)[i];
+    case PTQ_DT_UINT64: return (double)((const uint64_t *)t->data)[i];
+    default: return 0;
   }
 }
 
@@ -131,18 +136,18 @@ double op_get(const ptq_tensor *t, int64_t i) {
 
 void op_put(ptq_tensor *t, int64_t i, double v) {
   switch (t->dtype) {
-  case PTQ_DT_FLOAT: ((float *)t->data)[i] = (float)v; break;
-  case PTQ_DT_DOUBLE: ((double *)t->data)[i] = v; break;
-  case PTQ_DT_FLOAT16: ((uint16_t *)t->data)[i] = ptq_f32_to_f16((float)v); break;
-  case PTQ_DT_INT8: ((int8_t *)t->data)[i] = SAT(int8_t, INT8_MIN, INT8_MAX); break;
-  case PTQ_DT_UINT8: ((uint8_t *)t->data)[i] = SAT(uint8_t, 0, UINT8_MAX); break;
-  case PTQ_DT_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
-  case PTQ_DT_INT16: ((int16_t *)t->data)[i] = SAT(int16_t, INT16_MIN, INT16_MAX); break;
-  case PTQ_DT_UINT16: ((uint16_t *)t->data)[i] = SAT(uint16_t, 0, UINT16_MAX); break;
-  case PTQ_DT_INT32: ((int32_t *)t->data)[i] = SAT(int32_t, INT32_MIN, INT32_MAX); break;
-  case PTQ_DT_UINT32: ((uint32_t *)t->data)[i] = SAT(uint32_t, 0, UINT32_MAX); break;
-  case PTQ_DT_INT64: ((int64_t *)t->data)[i] = SAT(int64_t, INT64_MIN, INT64_MAX); break;
-  case PTQ_DT_UINT64: ((uint64_t *)t->data)[i] = SAT(uint64_t, 0, UINT64_MAX); break;
-  default: break;
+    case PTQ_DT_FLOAT: ((float *)t->data)[i] = (float)v; break;
+    case PTQ_DT_DOUBLE: ((double *)t->data)[i] = v; break;
+    case PTQ_DT_FLOAT16: ((uint16_t *)t->data)[i] = ptq_f32_to_f16((float)v); break;
+    case PTQ_DT_INT8: ((int8_t *)t->data)[i] = SAT(int8_t, INT8_MIN, INT8_MAX); break;
+    case PTQ_DT_UINT8: ((uint8_t *)t->data)[i] = SAT(uint8_t, 0, UINT8_MAX); break;
+    case PTQ_DT_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
+    case PTQ_DT_INT16: ((int16_t *)t->data)[i] = SAT(int16_t, INT16_MIN, INT16_MAX); break;
+    case PTQ_DT_UINT16: ((uint16_t *)t->data)[i] = SAT(uint16_t, 0, UINT16_MAX); break;
+    case PTQ_DT_INT32: ((int32_t *)t->data)[i] = SAT(int32_t, INT32_MIN, INT32_MAX); break;
+    case PTQ_DT_UINT32: ((uint32_t *)t->data)[i] = SAT(uint32_t, 0, UINT32_MAX); break;
+    case PTQ_DT_INT64: ((int64_t *)t->data)[i] = SAT(int64_t, INT64_MIN, INT64_MAX); break;
+    case PTQ_DT_UINT64: ((uint64_t *)t->data)[i] = SAT(uint64_t, 0, UINT64_MAX); break;
+    default: break;
   }
 }

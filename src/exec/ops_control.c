@@ -4,7 +4,8 @@
 #include "exec/op.h"
 
 static ptq_status if_branches(const op_ctx *c, const ir_graph **then_g, const ir_graph **else_g) {
-  const ir_attr *t = ir_node_attr(c->node, "then_branch"), *e = ir_node_attr(c->node, "else_branch");
+  const ir_attr *t = ir_node_attr(c->node, "then_branch"),
+                *e = ir_node_attr(c->node, "else_branch");
   if (!t || !e || !t->g || !e->g)
     return op_fail(c, PTQ_ERR_INVALID_MODEL, "needs then_branch and else_branch graphs");
   if (t->g->n_outputs != c->n_out || e->g->n_outputs != c->n_out)
@@ -24,8 +25,9 @@ static ptq_status if_infer(op_ctx *c) {
   for (int i = 0; i < c->n_out; i++) {
     const ir_value *tv = &tg->values[tg->outputs[i]], *ev = &eg->values[eg->outputs[i]];
     if (tv->dtype && ev->dtype && tv->dtype != ev->dtype)
-      return op_fail(c, PTQ_ERR_INVALID_MODEL, "output %d has type %s in then_branch, %s in else_branch",
-                     i, ptq_dtype_name(tv->dtype), ptq_dtype_name(ev->dtype));
+      return op_fail(c, PTQ_ERR_INVALID_MODEL,
+                     "output %d has type %s in then_branch, %s in else_branch", i,
+                     ptq_dtype_name(tv->dtype), ptq_dtype_name(ev->dtype));
     /* Keep the dims both branches agree on. */
     int64_t dims[PTQ_MAX_RANK] = {0};
     int rank = (tv->rank == ev->rank) ? tv->rank : -1;
@@ -39,7 +41,8 @@ static ptq_status if_infer(op_ctx *c) {
 static ptq_status if_run(op_ctx *c) {
   const ir_graph *tg = NULL, *eg = NULL;
   PTQ_TRY(if_branches(c, &tg, &eg));
-  if (ptq_tensor_numel(c->in[0]) != 1) return op_fail(c, PTQ_ERR_SHAPE, "condition must have one element");
+  if (ptq_tensor_numel(c->in[0]) != 1)
+    return op_fail(c, PTQ_ERR_SHAPE, "condition must have one element");
   const ir_graph *g = *(const uint8_t *)c->in[0]->data ? tg : eg;
   ptq_status st = exec_subgraph(c->frame, g, c->out);
   if (st != PTQ_OK) return ptq_error_prefix(st, "%s: ", ir_node_desc(c->node));
@@ -48,6 +51,5 @@ static ptq_status if_run(op_ctx *c) {
 
 static const char *const A_IF[] = {"then_branch:g", "else_branch:g", NULL};
 
-const op_def op_defs_control[] = {
-    {"If", 1, 1, 1, 1, 1024, A_IF, if_infer, if_run, 1, 1, 0},
-    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0}};
+const op_def op_defs_control[] = {{"If", 1, 1, 1, 1, 1024, A_IF, if_infer, if_run, 1, 1, 0},
+                                  {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0}};

@@ -8,7 +8,7 @@
 /* Spatial attributes shared by Conv, ConvTranspose and pooling, normalised to 2-D
  * (1-D ops use h = 1). */
 typedef struct spatial {
-  int nd; /* 1 or 2 */
+  int nd;                                 /* 1 or 2 */
   int64_t k[2], s[2], d[2], pb[2], pe[2]; /* kernel, stride, dilation, pad begin/end */
   int64_t in[2], out[2];
 } spatial;
@@ -19,9 +19,12 @@ static ptq_status ints_attr(const op_ctx *c, const char *name, int nd, int64_t *
   size_t n = ir_attr_ints(c->node, name, &v);
   for (int i = 0; i < nd; i++) out[i] = def;
   if (!ir_node_attr(c->node, name)) return PTQ_OK;
-  if ((int)n != nd) return op_fail(c, PTQ_ERR_INVALID_MODEL, "%s has %zu values, expected %d", name, n, nd);
+  if ((int)n != nd)
+    return op_fail(c, PTQ_ERR_INVALID_MODEL, "%s has %zu values, expected %d", name, n, nd);
   for (int i = 0; i < nd; i++) {
-    if (v[i] < min) return op_fail(c, PTQ_ERR_INVALID_MODEL, "%s[%d] = %lld is invalid", name, i, (long long)v[i]);
+    if (v[i] < min)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "%s[%d] = %lld is invalid", name, i,
+                     (long long)v[i]);
     out[i] = v[i];
   }
   return PTQ_OK;
@@ -39,10 +42,11 @@ static ptq_status spatial_get(const op_ctx *c, int nd, const int64_t *in, const 
   PTQ_TRY(ints_attr(c, "kernel_shape", nd, ks, -1, 1));
   for (int i = 0; i < nd; i++) {
     if (kernel && ks[i] >= 0 && kernel[i] >= 0 && ks[i] != kernel[i])
-      return op_fail(c, PTQ_ERR_INVALID_MODEL, "kernel_shape[%d] = %lld but the weights have %lld", i,
-                     (long long)ks[i], (long long)kernel[i]);
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "kernel_shape[%d] = %lld but the weights have %lld",
+                     i, (long long)ks[i], (long long)kernel[i]);
     sp->k[i] = ks[i] >= 0 ? ks[i] : kernel ? kernel[i] : -1;
-    if (sp->k[i] < 0 && !kernel) return op_fail(c, PTQ_ERR_INVALID_MODEL, "kernel_shape is required");
+    if (sp->k[i] < 0 && !kernel)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "kernel_shape is required");
   }
   PTQ_TRY(ints_attr(c, "strides", nd, sp->s, 1, 1));
   PTQ_TRY(ints_attr(c, "dilations", nd, sp->d, 1, 1));
@@ -50,7 +54,8 @@ static ptq_status spatial_get(const op_ctx *c, int nd, const int64_t *in, const 
   const int64_t *pv;
   size_t np = ir_attr_ints(c->node, "pads", &pv);
   if (ir_node_attr(c->node, "pads")) {
-    if ((int)np != 2 * nd) return op_fail(c, PTQ_ERR_INVALID_MODEL, "pads has %zu values, expected %d", np, 2 * nd);
+    if ((int)np != 2 * nd)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "pads has %zu values, expected %d", np, 2 * nd);
     for (int i = 0; i < 2 * nd; i++) {
       if (pv[i] < 0) return op_fail(c, PTQ_ERR_INVALID_MODEL, "negative pads");
       pads[i] = pv[i];
@@ -82,8 +87,9 @@ static ptq_status spatial_get(const op_ctx *c, int nd, const int64_t *in, const 
     }
     int64_t span = in[i] + sp->pb[i] + sp->pe[i] - ek;
     if (span < 0)
-      return op_fail(c, PTQ_ERR_SHAPE, "kernel %lld (dilated %lld) is larger than the padded input %lld",
-                     (long long)sp->k[i], (long long)ek, (long long)(in[i] + sp->pb[i] + sp->pe[i]));
+      return op_fail(
+          c, PTQ_ERR_SHAPE, "kernel %lld (dilated %lld) is larger than the padded input %lld",
+          (long long)sp->k[i], (long long)ek, (long long)(in[i] + sp->pb[i] + sp->pe[i]));
     sp->out[i] = (ceil_mode ? (span + sp->s[i] - 1) / sp->s[i] : span / sp->s[i]) + 1;
     /* ceil_mode: the last window must start inside the input or its begin padding */
     if (ceil_mode && (sp->out[i] - 1) * sp->s[i] >= in[i] + sp->pb[i]) sp->out[i]--;
@@ -108,8 +114,10 @@ static ptq_status conv_common(op_ctx *c, spatial *sp, int64_t *dims, int *rank) 
   int r = x->rank >= 0 ? x->rank : w->rank;
   *rank = r;
   if (r < 0) return PTQ_OK;
-  if (r != 3 && r != 4) return op_fail(c, PTQ_ERR_UNSUPPORTED, "input rank %d (only 1-D and 2-D convolution)", r);
-  if (w->rank >= 0 && w->rank != r) return op_fail(c, PTQ_ERR_SHAPE, "weights rank %d differs from input rank %d", w->rank, r);
+  if (r != 3 && r != 4)
+    return op_fail(c, PTQ_ERR_UNSUPPORTED, "input rank %d (only 1-D and 2-D convolution)", r);
+  if (w->rank >= 0 && w->rank != r)
+    return op_fail(c, PTQ_ERR_SHAPE, "weights rank %d differs from input rank %d", w->rank, r);
   int64_t group = ir_attr_int(c->node, "group", 1);
   if (group < 1) return op_fail(c, PTQ_ERR_INVALID_MODEL, "group = %lld", (long long)group);
   int64_t in_sp[2] = {-1, -1}, ksp[2] = {-1, -1};
@@ -131,8 +139,10 @@ static ptq_status conv_common(op_ctx *c, spatial *sp, int64_t *dims, int *rank) 
     return op_fail(c, PTQ_ERR_SHAPE, "bias must be 1-D of size %lld", (long long)cout);
   dims[0] = n;
   dims[1] = cout;
-  if (r == 3) dims[2] = sp->out[1];
-  else dims[2] = sp->out[0], dims[3] = sp->out[1];
+  if (r == 3)
+    dims[2] = sp->out[1];
+  else
+    dims[2] = sp->out[0], dims[3] = sp->out[1];
   return PTQ_OK;
 }
 
@@ -148,12 +158,24 @@ static ptq_status conv_infer(op_ctx *c) {
 /* Kernel parameters of a Conv whose shapes conv_common accepted. */
 static ptq_conv_params conv_params(const op_ctx *c, const spatial *sp, const ptq_tensor *w) {
   const ptq_tensor *x = c->in[0];
-  ptq_conv_params p = {
-      .n = x->dims[0], .c_in = x->dims[1], .h_in = sp->in[0], .w_in = sp->in[1],
-      .c_out = w->dims[0], .h_out = sp->out[0], .w_out = sp->out[1],
-      .group = ir_attr_int(c->node, "group", 1), .k_h = sp->k[0], .k_w = sp->k[1],
-      .stride_h = sp->s[0], .stride_w = sp->s[1], .dil_h = sp->d[0], .dil_w = sp->d[1],
-      .pad_t = sp->pb[0], .pad_l = sp->pb[1], .pad_b = sp->pe[0], .pad_r = sp->pe[1]};
+  ptq_conv_params p = {.n = x->dims[0],
+                       .c_in = x->dims[1],
+                       .h_in = sp->in[0],
+                       .w_in = sp->in[1],
+                       .c_out = w->dims[0],
+                       .h_out = sp->out[0],
+                       .w_out = sp->out[1],
+                       .group = ir_attr_int(c->node, "group", 1),
+                       .k_h = sp->k[0],
+                       .k_w = sp->k[1],
+                       .stride_h = sp->s[0],
+                       .stride_w = sp->s[1],
+                       .dil_h = sp->d[0],
+                       .dil_w = sp->d[1],
+                       .pad_t = sp->pb[0],
+                       .pad_l = sp->pb[1],
+                       .pad_b = sp->pe[0],
+                       .pad_r = sp->pe[1]};
   return p;
 }
 
@@ -194,13 +216,17 @@ ptq_status op_conv_prepare(const ir_graph *g, const ir_node *n, op_prepared *pre
     in[i] = &shapes[i];
   }
   const ptq_tensor *w = prep->w ? prep->w : wv->data;
-  op_ctx c = {.graph = g, .node = n, .opset = g->opset, .n_in = n->n_inputs, .n_out = 1,
-              .in = in, .infer_only = 1};
+  op_ctx c = {.graph = g,
+              .node = n,
+              .opset = g->opset,
+              .n_in = n->n_inputs,
+              .n_out = 1,
+              .in = in,
+              .infer_only = 1};
   spatial sp;
   int64_t dims[PTQ_MAX_RANK];
   int rank;
-  if (conv_common(&c, &sp, dims, &rank) != PTQ_OK || rank < 0 || xv->rank < 2 ||
-      xv->dims[1] < 0) {
+  if (conv_common(&c, &sp, dims, &rank) != PTQ_OK || rank < 0 || xv->rank < 2 || xv->dims[1] < 0) {
     ptq_error_clear();
     return PTQ_OK;
   }
@@ -223,7 +249,8 @@ static ptq_status deconv_common(op_ctx *c, ptq_deconv_params *p, int64_t *dims, 
   int r = x->rank >= 0 ? x->rank : w->rank;
   *rank = r;
   if (r < 0) return PTQ_OK;
-  if (r != 3 && r != 4) return op_fail(c, PTQ_ERR_UNSUPPORTED, "input rank %d (only 1-D and 2-D)", r);
+  if (r != 3 && r != 4)
+    return op_fail(c, PTQ_ERR_UNSUPPORTED, "input rank %d (only 1-D and 2-D)", r);
   int nd = r - 2;
   int64_t group = ir_attr_int(c->node, "group", 1);
   if (group < 1) return op_fail(c, PTQ_ERR_INVALID_MODEL, "group = %lld", (long long)group);
@@ -257,7 +284,8 @@ static ptq_status deconv_common(op_ctx *c, ptq_deconv_params *p, int64_t *dims, 
   if (strcmp(ap, "VALID") == 0) memset(pads, 0, sizeof pads);
   int64_t cin = x->rank >= 0 ? x->dims[1] : -1, wcin = w->rank >= 0 ? w->dims[0] : -1;
   if (cin >= 0 && wcin >= 0 && cin != wcin)
-    return op_fail(c, PTQ_ERR_SHAPE, "input has %lld channels, weights %lld", (long long)cin, (long long)wcin);
+    return op_fail(c, PTQ_ERR_SHAPE, "input has %lld channels, weights %lld", (long long)cin,
+                   (long long)wcin);
   if (cin >= 0 && cin % group) return op_fail(c, PTQ_ERR_SHAPE, "channels not divisible by group");
   int64_t cout = w->rank >= 0 ? w->dims[1] * group : -1;
   dims[0] = x->rank >= 0 ? x->dims[0] : -1;
@@ -340,7 +368,9 @@ static ptq_status deconv_run(op_ctx *c) {
 
 /* -------------------------------------------------------------- Pooling --- */
 
-static int is_max(const op_ctx *c) { return strstr(c->node->op_type, "Max") != NULL; }
+static int is_max(const op_ctx *c) {
+  return strstr(c->node->op_type, "Max") != NULL;
+}
 
 static ptq_status pool_common(op_ctx *c, spatial *sp, int64_t *dims, int *rank) {
   const ptq_tensor *x = c->in[0];
@@ -363,8 +393,10 @@ static ptq_status pool_common(op_ctx *c, spatial *sp, int64_t *dims, int *rank) 
   PTQ_TRY(spatial_get(c, x->rank - 2, in_sp, NULL, ceil_mode, sp));
   dims[0] = x->dims[0];
   dims[1] = x->dims[1];
-  if (x->rank == 3) dims[2] = sp->out[1];
-  else dims[2] = sp->out[0], dims[3] = sp->out[1];
+  if (x->rank == 3)
+    dims[2] = sp->out[1];
+  else
+    dims[2] = sp->out[0], dims[3] = sp->out[1];
   return PTQ_OK;
 }
 
@@ -383,15 +415,28 @@ static ptq_status pool_run(op_ctx *c) {
   int rank;
   PTQ_TRY(pool_common(c, &sp, dims, &rank));
   const ptq_tensor *x = c->in[0];
-  ptq_pool_params p = {.n = x->dims[0], .c = x->dims[1], .h_in = sp.in[0], .w_in = sp.in[1],
-                       .h_out = sp.out[0], .w_out = sp.out[1], .k_h = sp.k[0], .k_w = sp.k[1],
-                       .stride_h = sp.s[0], .stride_w = sp.s[1], .dil_h = sp.d[0],
-                       .dil_w = sp.d[1], .pad_t = sp.pb[0], .pad_l = sp.pb[1],
-                       .pad_b = sp.pe[0], .pad_r = sp.pe[1],
+  ptq_pool_params p = {.n = x->dims[0],
+                       .c = x->dims[1],
+                       .h_in = sp.in[0],
+                       .w_in = sp.in[1],
+                       .h_out = sp.out[0],
+                       .w_out = sp.out[1],
+                       .k_h = sp.k[0],
+                       .k_w = sp.k[1],
+                       .stride_h = sp.s[0],
+                       .stride_w = sp.s[1],
+                       .dil_h = sp.d[0],
+                       .dil_w = sp.d[1],
+                       .pad_t = sp.pb[0],
+                       .pad_l = sp.pb[1],
+                       .pad_b = sp.pe[0],
+                       .pad_r = sp.pe[1],
                        .count_include_pad = (int)ir_attr_int(c->node, "count_include_pad", 0)};
   if (ptq_tensor_numel(c->out[0]) == 0) return PTQ_OK;
-  if (is_max(c)) ptq_maxpool2d_f32(&p, x->data, c->out[0]->data);
-  else ptq_avgpool2d_f32(&p, x->data, c->out[0]->data);
+  if (is_max(c))
+    ptq_maxpool2d_f32(&p, x->data, c->out[0]->data);
+  else
+    ptq_avgpool2d_f32(&p, x->data, c->out[0]->data);
   return PTQ_OK;
 }
 
@@ -425,16 +470,17 @@ static ptq_status gpool_run(op_ctx *c) {
 }
 
 static const char *const A_CONV[] = {"auto_pad:s", "dilations:ints", "group:i", "kernel_shape:ints",
-                                     "pads:ints", "strides:ints", NULL};
-static const char *const A_DECONV[] = {"auto_pad:s", "dilations:ints", "group:i",
-                                       "kernel_shape:ints", "output_padding:ints",
-                                       "output_shape:ints", "pads:ints", "strides:ints", NULL};
-static const char *const A_MAXPOOL[] = {"auto_pad:s", "ceil_mode:i", "dilations:ints",
-                                        "kernel_shape:ints", "pads:ints", "storage_order:i",
-                                        "strides:ints", NULL};
-static const char *const A_AVGPOOL[] = {"auto_pad:s", "ceil_mode:i", "count_include_pad:i",
-                                        "dilations:ints", "kernel_shape:ints", "pads:ints",
-                                        "strides:ints", NULL};
+                                     "pads:ints",  "strides:ints",   NULL};
+static const char *const A_DECONV[] = {
+    "auto_pad:s",        "dilations:ints",      "group:i",
+    "kernel_shape:ints", "output_padding:ints", "output_shape:ints",
+    "pads:ints",         "strides:ints",        NULL};
+static const char *const A_MAXPOOL[] = {"auto_pad:s",        "ceil_mode:i", "dilations:ints",
+                                        "kernel_shape:ints", "pads:ints",   "storage_order:i",
+                                        "strides:ints",      NULL};
+static const char *const A_AVGPOOL[] = {
+    "auto_pad:s",        "ceil_mode:i", "count_include_pad:i", "dilations:ints",
+    "kernel_shape:ints", "pads:ints",   "strides:ints",        NULL};
 static const char *const A_NONE[] = {NULL};
 
 const op_def op_defs_conv[] = {

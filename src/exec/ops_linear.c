@@ -19,7 +19,8 @@ static ptq_status gemm_dims(const op_ctx *c, int64_t *m, int64_t *n, int64_t *k)
   int64_t kb = b->rank == 2 ? b->dims[tb ? 1 : 0] : -1;
   *n = b->rank == 2 ? b->dims[tb ? 0 : 1] : -1;
   if (ka >= 0 && kb >= 0 && ka != kb)
-    return op_fail(c, PTQ_ERR_SHAPE, "inner dimensions differ: %lld vs %lld", (long long)ka, (long long)kb);
+    return op_fail(c, PTQ_ERR_SHAPE, "inner dimensions differ: %lld vs %lld", (long long)ka,
+                   (long long)kb);
   *k = ka >= 0 ? ka : kb;
   if (c->n_in > 2 && c->in[2]) {
     PTQ_TRY(op_require_dtype(c, 2, OP_FLOATS));
@@ -28,7 +29,8 @@ static ptq_status gemm_dims(const op_ctx *c, int64_t *m, int64_t *n, int64_t *k)
     for (int i = 0; i < cc->rank; i++) {
       int64_t want = (cc->rank - i == 2) ? *m : *n, have = cc->dims[i];
       if (have >= 0 && want >= 0 && have != 1 && have != want)
-        return op_fail(c, PTQ_ERR_SHAPE, "C does not broadcast to %lldx%lld", (long long)*m, (long long)*n);
+        return op_fail(c, PTQ_ERR_SHAPE, "C does not broadcast to %lldx%lld", (long long)*m,
+                       (long long)*n);
     }
   }
   return PTQ_OK;
@@ -88,7 +90,8 @@ static ptq_status matmul_shape(op_ctx *c, int *rank, int64_t *dims) {
   }
   int64_t ka = pa.dims[pa.rank - 1], kb = pb.dims[pb.rank - 2];
   if (ka >= 0 && kb >= 0 && ka != kb)
-    return op_fail(c, PTQ_ERR_SHAPE, "inner dimensions differ: %lld vs %lld", (long long)ka, (long long)kb);
+    return op_fail(c, PTQ_ERR_SHAPE, "inner dimensions differ: %lld vs %lld", (long long)ka,
+                   (long long)kb);
   ptq_tensor ba = pa, bb = pb;
   ba.rank -= 2;
   bb.rank -= 2;
@@ -154,7 +157,8 @@ static ptq_status matmul_run(op_ctx *c) {
       oa += idx * sa[i];
       ob += idx * sb[i];
     }
-    ptq_sgemm(0, 0, m, n, k, 1.0f, pa + oa * m * k, k, pb + ob * k * n, n, 0.0f, py + bi * m * n, n);
+    ptq_sgemm(0, 0, m, n, k, 1.0f, pa + oa * m * k, k, pb + ob * k * n, n, 0.0f, py + bi * m * n,
+              n);
   }
   return PTQ_OK;
 }
@@ -165,7 +169,8 @@ static ptq_status bn_infer(op_ctx *c) {
   const ptq_tensor *x = c->in[0];
   for (int i = 0; i < 5; i++) PTQ_TRY(op_require_dtype(c, i, OP_FLOATS));
   if (c->n_out > 1) return op_fail(c, PTQ_ERR_UNSUPPORTED, "training-mode outputs");
-  if (ir_attr_int(c->node, "training_mode", 0)) return op_fail(c, PTQ_ERR_UNSUPPORTED, "training_mode = 1");
+  if (ir_attr_int(c->node, "training_mode", 0))
+    return op_fail(c, PTQ_ERR_UNSUPPORTED, "training_mode = 1");
   if (c->opset < 9 && ir_attr_int(c->node, "spatial", 1) != 1)
     return op_fail(c, PTQ_ERR_UNSUPPORTED, "spatial = 0");
   if (x->rank >= 0 && x->rank < 2) return op_fail(c, PTQ_ERR_SHAPE, "input rank %d < 2", x->rank);

@@ -78,11 +78,22 @@ static ptq_status softmax_run(op_ctx *c) {
 
 /* --------------------------------------------------------------- Reduce --- */
 
-typedef enum { R_MEAN, R_SUM, R_MAX, R_MIN, R_PROD, R_L1, R_L2, R_SUMSQ, R_LOGSUM, R_LOGSUMEXP } reduce_kind;
+typedef enum {
+  R_MEAN,
+  R_SUM,
+  R_MAX,
+  R_MIN,
+  R_PROD,
+  R_L1,
+  R_L2,
+  R_SUMSQ,
+  R_LOGSUM,
+  R_LOGSUMEXP
+} reduce_kind;
 
 static reduce_kind reduce_of(const char *op) {
-  static const char *names[] = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
-                                "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+  static const char *names[] = {"ReduceMean",   "ReduceSum",      "ReduceMax", "ReduceMin",
+                                "ReduceProd",   "ReduceL1",       "ReduceL2",  "ReduceSumSquare",
                                 "ReduceLogSum", "ReduceLogSumExp"};
   for (int i = 0; i < 10; i++)
     if (strcmp(op, names[i]) == 0) return (reduce_kind)i;
@@ -91,8 +102,8 @@ static reduce_kind reduce_of(const char *op) {
 
 /* Axes come from the attribute (older opsets) or the second input (ReduceSum 13+, others 18+). */
 static ptq_status reduce_axes(op_ctx *c, int rank, int *mask, int *known) {
-  int from_input = (c->opset >= 18) ||
-                   (c->opset >= 13 && strcmp(c->node->op_type, "ReduceSum") == 0);
+  int from_input =
+      (c->opset >= 18) || (c->opset >= 13 && strcmp(c->node->op_type, "ReduceSum") == 0);
   int64_t axes[2 * PTQ_MAX_RANK], n = 0;
   *known = 1;
   if (from_input) {
@@ -136,8 +147,10 @@ static ptq_status reduce_infer(op_ctx *c) {
   }
   int r = 0;
   for (int i = 0; i < x->rank; i++) {
-    if (!mask[i]) dims[r++] = x->dims[i];
-    else if (keep) dims[r++] = 1;
+    if (!mask[i])
+      dims[r++] = x->dims[i];
+    else if (keep)
+      dims[r++] = 1;
   }
   op_set_out(c, 0, x->dtype, r, dims);
   return PTQ_OK;
@@ -184,13 +197,20 @@ static ptq_status reduce_run(op_ctx *c) {
         continue;
       }
       switch (k) {
-      case R_MEAN: case R_SUM: case R_LOGSUM: sum[o] += v; break;
-      case R_MAX: if (v > sum[o] || isnan(v)) sum[o] = v; break;
-      case R_MIN: if (v < sum[o] || isnan(v)) sum[o] = v; break;
-      case R_PROD: sum[o] *= v; break;
-      case R_L1: sum[o] += fabs(v); break;
-      case R_L2: case R_SUMSQ: sum[o] += v * v; break;
-      case R_LOGSUMEXP: sum[o] += exp(v - mx[o]); break;
+        case R_MEAN:
+        case R_SUM:
+        case R_LOGSUM: sum[o] += v; break;
+        case R_MAX:
+          if (v > sum[o] || isnan(v)) sum[o] = v;
+          break;
+        case R_MIN:
+          if (v < sum[o] || isnan(v)) sum[o] = v;
+          break;
+        case R_PROD: sum[o] *= v; break;
+        case R_L1: sum[o] += fabs(v); break;
+        case R_L2:
+        case R_SUMSQ: sum[o] += v * v; break;
+        case R_LOGSUMEXP: sum[o] += exp(v - mx[o]); break;
       }
     }
   int64_t cnt = ny ? nx / ny : 0;
@@ -198,11 +218,11 @@ static ptq_status reduce_run(op_ctx *c) {
   for (int64_t i = 0; i < ny; i++) {
     double v = sum[i];
     switch (k) {
-    case R_MEAN: v = cnt ? v / (double)cnt : NAN; break;
-    case R_L2: v = sqrt(v); break;
-    case R_LOGSUM: v = log(v); break;
-    case R_LOGSUMEXP: v = log(v) + mx[i]; break;
-    default: break;
+      case R_MEAN: v = cnt ? v / (double)cnt : NAN; break;
+      case R_L2: v = sqrt(v); break;
+      case R_LOGSUM: v = log(v); break;
+      case R_LOGSUMEXP: v = log(v) + mx[i]; break;
+      default: break;
     }
     py[i] = (float)v;
   }
@@ -224,8 +244,10 @@ static ptq_status arg_infer(op_ctx *c) {
   int axis, keep = (int)ir_attr_int(c->node, "keepdims", 1), r = 0;
   PTQ_TRY(op_axis(c, ir_attr_int(c->node, "axis", 0), x->rank, &axis));
   for (int i = 0; i < x->rank; i++) {
-    if (i != axis) dims[r++] = x->dims[i];
-    else if (keep) dims[r++] = 1;
+    if (i != axis)
+      dims[r++] = x->dims[i];
+    else if (keep)
+      dims[r++] = 1;
   }
   op_set_out(c, 0, PTQ_DT_INT64, r, dims);
   return PTQ_OK;
@@ -260,15 +282,24 @@ static const char *const A_RED[] = {"axes:ints", "keepdims:i", NULL};
 static const char *const A_RED18[] = {"keepdims:i", "noop_with_empty_axes:i", NULL};
 static const char *const A_ARG[] = {"axis:i", "keepdims:i", "select_last_index:i", NULL};
 
-#define RED(name) {name, 1, 1, 1, 1, 1, A_RED, reduce_infer, reduce_run, 0, 0, 0}, \
-                  {name, 18, 1, 2, 1, 1, A_RED18, reduce_infer, reduce_run, 0, 0, 0}
+#define RED(name)                                                    \
+  {name, 1, 1, 1, 1, 1, A_RED, reduce_infer, reduce_run, 0, 0, 0}, { \
+    name, 18, 1, 2, 1, 1, A_RED18, reduce_infer, reduce_run, 0, 0, 0 \
+  }
 
 const op_def op_defs_reduce[] = {
     {"Softmax", 1, 1, 1, 1, 1, A_AXIS, softmax_infer, softmax_run, 0, 0, 0},
     {"LogSoftmax", 1, 1, 1, 1, 1, A_AXIS, softmax_infer, softmax_run, 0, 0, 0},
     {"Hardmax", 1, 1, 1, 1, 1, A_AXIS, softmax_infer, softmax_run, 0, 0, 0},
-    RED("ReduceMean"), RED("ReduceMax"), RED("ReduceMin"), RED("ReduceProd"), RED("ReduceL1"),
-    RED("ReduceL2"), RED("ReduceSumSquare"), RED("ReduceLogSum"), RED("ReduceLogSumExp"),
+    RED("ReduceMean"),
+    RED("ReduceMax"),
+    RED("ReduceMin"),
+    RED("ReduceProd"),
+    RED("ReduceL1"),
+    RED("ReduceL2"),
+    RED("ReduceSumSquare"),
+    RED("ReduceLogSum"),
+    RED("ReduceLogSumExp"),
     {"ReduceSum", 1, 1, 1, 1, 1, A_RED, reduce_infer, reduce_run, 0, 0, 0},
     {"ReduceSum", 13, 1, 2, 1, 1, A_RED18, reduce_infer, reduce_run, 0, 0, 0},
     {"ArgMax", 1, 1, 1, 1, 1, A_ARG, arg_infer, arg_run, 0, 0, 0},

@@ -19,10 +19,14 @@ static ptq_status parse_modes(op_ctx *c, resize_plan *rp) {
   const ir_node *n = c->node;
   int legacy = strcmp(n->op_type, "Upsample") == 0 || c->opset < 11;
   const char *mode = ir_attr_string(n, "mode", "nearest");
-  if (strcmp(mode, "nearest") == 0) rp->p.mode = PTQ_RESIZE_NEAREST;
-  else if (strcmp(mode, "linear") == 0 || (legacy && strcmp(mode, "bilinear") == 0)) rp->p.mode = PTQ_RESIZE_LINEAR;
-  else if (strcmp(mode, "cubic") == 0 && !legacy) rp->p.mode = PTQ_RESIZE_CUBIC;
-  else return op_fail(c, PTQ_ERR_UNSUPPORTED, "mode '%s'", mode);
+  if (strcmp(mode, "nearest") == 0)
+    rp->p.mode = PTQ_RESIZE_NEAREST;
+  else if (strcmp(mode, "linear") == 0 || (legacy && strcmp(mode, "bilinear") == 0))
+    rp->p.mode = PTQ_RESIZE_LINEAR;
+  else if (strcmp(mode, "cubic") == 0 && !legacy)
+    rp->p.mode = PTQ_RESIZE_CUBIC;
+  else
+    return op_fail(c, PTQ_ERR_UNSUPPORTED, "mode '%s'", mode);
   if (legacy) {
     rp->p.coord = PTQ_COORD_ASYMMETRIC;
     rp->p.nearest = PTQ_NEAREST_FLOOR;
@@ -91,7 +95,8 @@ static ptq_status resize_plan_make(op_ctx *c, resize_plan *rp) {
   if (strcmp(c->node->op_type, "Upsample") == 0 && c->opset < 9) {
     const float *f;
     size_t nf = ir_attr_floats(c->node, "scales", &f);
-    if ((int)nf != r) return op_fail(c, PTQ_ERR_INVALID_MODEL, "scales has %zu values for rank %d", nf, r);
+    if ((int)nf != r)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "scales has %zu values for rank %d", nf, r);
     memcpy(legacy_scales, f, nf * sizeof *f);
   } else if (strcmp(c->node->op_type, "Upsample") == 0 || c->opset < 11) {
     scales = c->in[1];
@@ -100,10 +105,13 @@ static ptq_status resize_plan_make(op_ctx *c, resize_plan *rp) {
     sizes = c->n_in > 3 ? c->in[3] : NULL;
     if (scales && scales->rank == 1 && scales->dims[0] == 0) scales = NULL; /* empty = absent */
     if (sizes && sizes->rank == 1 && sizes->dims[0] == 0) sizes = NULL;
-    if (strcmp(ir_attr_string(c->node, "coordinate_transformation_mode", ""), "tf_crop_and_resize") == 0)
+    if (strcmp(ir_attr_string(c->node, "coordinate_transformation_mode", ""),
+               "tf_crop_and_resize") == 0)
       return op_fail(c, PTQ_ERR_UNSUPPORTED, "tf_crop_and_resize");
-    if (scales && sizes) return op_fail(c, PTQ_ERR_INVALID_MODEL, "both scales and sizes are given");
-    if (!scales && !sizes) return op_fail(c, PTQ_ERR_INVALID_MODEL, "neither scales nor sizes is given");
+    if (scales && sizes)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "both scales and sizes are given");
+    if (!scales && !sizes)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "neither scales nor sizes is given");
   }
   if (scales) {
     PTQ_TRY(op_require_dtype(c, scales == c->in[1] ? 1 : 2, OP_FLOATS));
@@ -117,7 +125,9 @@ static ptq_status resize_plan_make(op_ctx *c, resize_plan *rp) {
     int64_t sz[PTQ_MAX_RANK], ns;
     PTQ_TRY(op_require_dtype(c, 3, OP_DT(PTQ_DT_INT64)));
     if (!op_read_ints(sizes, sz, PTQ_MAX_RANK, &ns)) return PTQ_OK;
-    if (ns != na) return op_fail(c, PTQ_ERR_INVALID_MODEL, "sizes has %lld values for %d axes", (long long)ns, na);
+    if (ns != na)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "sizes has %lld values for %d axes", (long long)ns,
+                     na);
     for (int i = 0; i < na; i++) {
       int a = axes[i];
       if (sz[i] < 0) return op_fail(c, PTQ_ERR_INVALID_MODEL, "negative size");
@@ -174,13 +184,23 @@ static ptq_status resize_run(op_ctx *c) {
 }
 
 static const char *const A_RESIZE10[] = {"mode:s", NULL};
-static const char *const A_RESIZE11[] = {"coordinate_transformation_mode:s", "cubic_coeff_a:f",
-                                         "exclude_outside:i", "extrapolation_value:f", "mode:s",
-                                         "nearest_mode:s", NULL};
-static const char *const A_RESIZE18[] = {"antialias:i", "axes:ints", "coordinate_transformation_mode:s",
-                                         "cubic_coeff_a:f", "exclude_outside:i",
-                                         "extrapolation_value:f", "keep_aspect_ratio_policy:s",
-                                         "mode:s", "nearest_mode:s", NULL};
+static const char *const A_RESIZE11[] = {"coordinate_transformation_mode:s",
+                                         "cubic_coeff_a:f",
+                                         "exclude_outside:i",
+                                         "extrapolation_value:f",
+                                         "mode:s",
+                                         "nearest_mode:s",
+                                         NULL};
+static const char *const A_RESIZE18[] = {"antialias:i",
+                                         "axes:ints",
+                                         "coordinate_transformation_mode:s",
+                                         "cubic_coeff_a:f",
+                                         "exclude_outside:i",
+                                         "extrapolation_value:f",
+                                         "keep_aspect_ratio_policy:s",
+                                         "mode:s",
+                                         "nearest_mode:s",
+                                         NULL};
 static const char *const A_UPSAMPLE7[] = {"mode:s", "scales:floats", NULL};
 static const char *const A_UPSAMPLE9[] = {"mode:s", NULL};
 

@@ -80,46 +80,48 @@ static int name_eq_nocase(const char *a, const char *b) {
   return *a == *b;
 }
 
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static float sigmoidf(float x) {
+  return 1.0f / (1.0f + expf(-x));
+}
 
 /* x[i] = act(x[i]) for i < n. */
 static void act_apply(const rnn_act *a, float *x, int64_t n) {
   const float al = a->alpha, be = a->beta;
   switch (a->kind) {
-  case ACT_SIGMOID:
-    for (int64_t i = 0; i < n; i++) x[i] = sigmoidf(x[i]);
-    break;
-  case ACT_TANH:
-    for (int64_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
-    break;
-  case ACT_RELU:
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-    break;
-  case ACT_HARDSIGMOID:
-    for (int64_t i = 0; i < n; i++) x[i] = fminf(1.0f, fmaxf(0.0f, al * x[i] + be));
-    break;
-  case ACT_AFFINE:
-    for (int64_t i = 0; i < n; i++) x[i] = al * x[i] + be;
-    break;
-  case ACT_LEAKYRELU:
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] >= 0.0f ? x[i] : al * x[i];
-    break;
-  case ACT_THRESHOLDEDRELU:
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] > al ? x[i] : 0.0f;
-    break;
-  case ACT_SCALEDTANH:
-    for (int64_t i = 0; i < n; i++) x[i] = al * tanhf(be * x[i]);
-    break;
-  case ACT_ELU:
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] >= 0.0f ? x[i] : al * expm1f(x[i]);
-    break;
-  case ACT_SOFTSIGN:
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + fabsf(x[i]));
-    break;
-  case ACT_SOFTPLUS: /* log(1 + e^x), without overflow for large x */
-    for (int64_t i = 0; i < n; i++)
-      x[i] = x[i] > 0.0f ? x[i] + log1pf(expf(-x[i])) : log1pf(expf(x[i]));
-    break;
+    case ACT_SIGMOID:
+      for (int64_t i = 0; i < n; i++) x[i] = sigmoidf(x[i]);
+      break;
+    case ACT_TANH:
+      for (int64_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+      break;
+    case ACT_RELU:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      break;
+    case ACT_HARDSIGMOID:
+      for (int64_t i = 0; i < n; i++) x[i] = fminf(1.0f, fmaxf(0.0f, al * x[i] + be));
+      break;
+    case ACT_AFFINE:
+      for (int64_t i = 0; i < n; i++) x[i] = al * x[i] + be;
+      break;
+    case ACT_LEAKYRELU:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] >= 0.0f ? x[i] : al * x[i];
+      break;
+    case ACT_THRESHOLDEDRELU:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] > al ? x[i] : 0.0f;
+      break;
+    case ACT_SCALEDTANH:
+      for (int64_t i = 0; i < n; i++) x[i] = al * tanhf(be * x[i]);
+      break;
+    case ACT_ELU:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] >= 0.0f ? x[i] : al * expm1f(x[i]);
+      break;
+    case ACT_SOFTSIGN:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + fabsf(x[i]));
+      break;
+    case ACT_SOFTPLUS: /* log(1 + e^x), without overflow for large x */
+      for (int64_t i = 0; i < n; i++)
+        x[i] = x[i] > 0.0f ? x[i] + log1pf(expf(-x[i])) : log1pf(expf(x[i]));
+      break;
   }
 }
 
@@ -137,23 +139,23 @@ enum { SYM_DIR, SYM_SEQ, SYM_BATCH, SYM_INPUT, SYM_HIDDEN, SYM_COUNT };
 static const char *const g_sym_names[SYM_COUNT] = {"num_directions", "seq_length", "batch_size",
                                                    "input_size", "hidden_size"};
 
-static const char *const g_input_names[8] = {"X", "W", "R", "B", "sequence_lens", "initial_h",
-                                             "initial_c", "P"};
+static const char *const g_input_names[8] = {"X",         "W",         "R", "B", "sequence_lens",
+                                             "initial_h", "initial_c", "P"};
 
 typedef struct rnn_geom {
   rnn_kind kind;
   const char *kind_name;
-  int gates;          /* G: 4, 3, 1 */
-  int acts_per_dir;   /* 3, 2, 1 */
-  int num_dir;        /* D */
-  int reverse;        /* direction == "reverse" (single direction run backwards) */
-  int layout;         /* 0: sequence-major, 1: batch-major */
+  int gates;        /* G: 4, 3, 1 */
+  int acts_per_dir; /* 3, 2, 1 */
+  int num_dir;      /* D */
+  int reverse;      /* direction == "reverse" (single direction run backwards) */
+  int layout;       /* 0: sequence-major, 1: batch-major */
   int has_clip;
   float clip;
-  int input_forget;   /* LSTM */
-  int lbr;            /* GRU linear_before_reset */
+  int input_forget;       /* LSTM */
+  int lbr;                /* GRU linear_before_reset */
   int64_t dim[SYM_COUNT]; /* -1 while unknown */
-  rnn_act act[6];     /* acts_per_dir per direction, forward direction first */
+  rnn_act act[6];         /* acts_per_dir per direction, forward direction first */
 } rnn_geom;
 
 /* One axis of an input's expected shape: mult * dim[sym]. */
@@ -166,8 +168,10 @@ static void shape_str(const ptq_tensor *t, char *buf, size_t cap) {
   size_t n = 0;
   n += (size_t)snprintf(buf + n, cap - n, "[");
   for (int i = 0; i < t->rank && n < cap; i++) {
-    if (t->dims[i] < 0) n += (size_t)snprintf(buf + n, cap - n, "%s?", i ? ", " : "");
-    else n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "", (long long)t->dims[i]);
+    if (t->dims[i] < 0)
+      n += (size_t)snprintf(buf + n, cap - n, "%s?", i ? ", " : "");
+    else
+      n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "", (long long)t->dims[i]);
   }
   if (n < cap) snprintf(buf + n, cap - n, "]");
 }
@@ -179,7 +183,8 @@ static void spec_str(const axis_spec *ax, int rank, char *buf, size_t cap) {
     if (ax[i].mult != 1)
       n += (size_t)snprintf(buf + n, cap - n, "%s%d*%s", i ? ", " : "", ax[i].mult,
                             g_sym_names[ax[i].sym]);
-    else n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", g_sym_names[ax[i].sym]);
+    else
+      n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", g_sym_names[ax[i].sym]);
   }
   if (n < cap) snprintf(buf + n, cap - n, "]");
 }
@@ -202,16 +207,21 @@ static ptq_status check_input(const op_ctx *c, rnn_geom *g, int idx, const axis_
     if (d < 0) continue;
     if (*v >= 0 && d != m * *v) {
       if (m != 1)
-        return op_fail(c, PTQ_ERR_SHAPE, "%s has shape %s, expected %s: dimension %d is %lld, not "
-                       "%lld*%s = %lld", name, have, want, i, (long long)d, (long long)m, sym,
-                       (long long)(m * *v));
-      return op_fail(c, PTQ_ERR_SHAPE, "%s has shape %s, expected %s: dimension %d is %lld, not "
-                     "%s = %lld", name, have, want, i, (long long)d, sym, (long long)*v);
+        return op_fail(c, PTQ_ERR_SHAPE,
+                       "%s has shape %s, expected %s: dimension %d is %lld, not "
+                       "%lld*%s = %lld",
+                       name, have, want, i, (long long)d, (long long)m, sym, (long long)(m * *v));
+      return op_fail(c, PTQ_ERR_SHAPE,
+                     "%s has shape %s, expected %s: dimension %d is %lld, not "
+                     "%s = %lld",
+                     name, have, want, i, (long long)d, sym, (long long)*v);
     }
     if (*v < 0) {
       if (d % m != 0)
-        return op_fail(c, PTQ_ERR_SHAPE, "%s has shape %s, expected %s: dimension %d (%lld) is "
-                       "not a multiple of %lld", name, have, want, i, (long long)d, (long long)m);
+        return op_fail(c, PTQ_ERR_SHAPE,
+                       "%s has shape %s, expected %s: dimension %d (%lld) is "
+                       "not a multiple of %lld",
+                       name, have, want, i, (long long)d, (long long)m);
       *v = d / m;
     }
   }
@@ -240,7 +250,8 @@ static ptq_status parse_activations(const op_ctx *c, rnn_geom *g) {
   if (!(a->n == use || (g->kind == K_RNN && g->num_dir == 1 && a->n == 2)))
     return op_fail(c, PTQ_ERR_INVALID_MODEL,
                    "'activations' has %zu entries; %s with %d direction%s needs %d (%d per "
-                   "direction)", a->n, g->kind_name, g->num_dir, g->num_dir > 1 ? "s" : "", need,
+                   "direction)",
+                   a->n, g->kind_name, g->num_dir, g->num_dir > 1 ? "s" : "", need,
                    g->acts_per_dir);
   const float *alpha = NULL, *beta = NULL;
   size_t n_alpha = ir_attr_floats(c->node, "activation_alpha", &alpha);
@@ -254,7 +265,8 @@ static ptq_status parse_activations(const op_ctx *c, rnn_geom *g) {
       return op_fail(c, PTQ_ERR_UNSUPPORTED,
                      "activation '%s' is not supported (supported: Sigmoid, Tanh, Relu, "
                      "HardSigmoid, Affine, LeakyRelu, ThresholdedRelu, ScaledTanh, Elu, Softsign, "
-                     "Softplus)", a->strings[k]);
+                     "Softplus)",
+                     a->strings[k]);
     rnn_act r = {info->kind, info->alpha, info->beta};
     if (info->uses_alpha && ia < n_alpha) r.alpha = alpha[ia++];
     if (info->uses_beta && ib < n_beta) r.beta = beta[ib++];
@@ -268,9 +280,12 @@ static ptq_status parse_activations(const op_ctx *c, rnn_geom *g) {
 static ptq_status rnn_geometry(const op_ctx *c, rnn_geom *g) {
   const ir_node *n = c->node;
   memset(g, 0, sizeof *g);
-  if (strcmp(n->op_type, "LSTM") == 0) g->kind = K_LSTM, g->gates = 4, g->acts_per_dir = 3;
-  else if (strcmp(n->op_type, "GRU") == 0) g->kind = K_GRU, g->gates = 3, g->acts_per_dir = 2;
-  else g->kind = K_RNN, g->gates = 1, g->acts_per_dir = 1;
+  if (strcmp(n->op_type, "LSTM") == 0)
+    g->kind = K_LSTM, g->gates = 4, g->acts_per_dir = 3;
+  else if (strcmp(n->op_type, "GRU") == 0)
+    g->kind = K_GRU, g->gates = 3, g->acts_per_dir = 2;
+  else
+    g->kind = K_RNN, g->gates = 1, g->acts_per_dir = 1;
   g->kind_name = n->op_type;
   for (int k = 0; k < SYM_COUNT; k++) g->dim[k] = -1;
 
@@ -287,9 +302,12 @@ static ptq_status rnn_geometry(const op_ctx *c, rnn_geom *g) {
   }
 
   const char *dir = ir_attr_string(n, "direction", "forward");
-  if (strcmp(dir, "forward") == 0) g->num_dir = 1;
-  else if (strcmp(dir, "reverse") == 0) g->num_dir = 1, g->reverse = 1;
-  else if (strcmp(dir, "bidirectional") == 0) g->num_dir = 2;
+  if (strcmp(dir, "forward") == 0)
+    g->num_dir = 1;
+  else if (strcmp(dir, "reverse") == 0)
+    g->num_dir = 1, g->reverse = 1;
+  else if (strcmp(dir, "bidirectional") == 0)
+    g->num_dir = 2;
   else
     return op_fail(c, PTQ_ERR_INVALID_MODEL,
                    "direction '%s' is not one of forward, reverse, bidirectional", dir);
@@ -338,19 +356,20 @@ static ptq_status rnn_geometry(const op_ctx *c, rnn_geom *g) {
   PTQ_TRY(check_input(c, g, 5, g->layout ? h1 : h0, 3));
   PTQ_TRY(check_input(c, g, 6, g->layout ? h1 : h0, 3));
   PTQ_TRY(check_input(c, g, 7, p, 2));
-  if (g->dim[SYM_HIDDEN] == 0)
-    return op_fail(c, PTQ_ERR_SHAPE, "hidden_size is 0");
+  if (g->dim[SYM_HIDDEN] == 0) return op_fail(c, PTQ_ERR_SHAPE, "hidden_size is 0");
 
   /* sequence_lens values, when known, must lie in [0, seq_length] */
   const ptq_tensor *s = c->n_in > 4 ? c->in[4] : NULL;
   if (s && s->data && op_shape_known(s)) {
     int64_t cnt = ptq_tensor_numel(s);
     for (int64_t i = 0; i < cnt; i++) {
-      int64_t v = s->dtype == PTQ_DT_INT32 ? ((const int32_t *)s->data)[i]
-                                           : ((const int64_t *)s->data)[i];
+      int64_t v =
+          s->dtype == PTQ_DT_INT32 ? ((const int32_t *)s->data)[i] : ((const int64_t *)s->data)[i];
       if (v < 0 || (g->dim[SYM_SEQ] >= 0 && v > g->dim[SYM_SEQ]))
-        return op_fail(c, PTQ_ERR_DATA, "sequence_lens[%lld] = %lld is outside [0, seq_length = "
-                       "%lld]", (long long)i, (long long)v, (long long)g->dim[SYM_SEQ]);
+        return op_fail(c, PTQ_ERR_DATA,
+                       "sequence_lens[%lld] = %lld is outside [0, seq_length = "
+                       "%lld]",
+                       (long long)i, (long long)v, (long long)g->dim[SYM_SEQ]);
     }
   }
   return PTQ_OK;
@@ -391,11 +410,15 @@ static void free_bufs(rnn_bufs *b) {
 
 /* dst[0..n) = src[0..n), or zeros when src is NULL. */
 static void copy_or_zero(float *dst, const float *src, int64_t n) {
-  if (src) memcpy(dst, src, (size_t)n * sizeof *dst);
-  else memset(dst, 0, (size_t)n * sizeof *dst);
+  if (src)
+    memcpy(dst, src, (size_t)n * sizeof *dst);
+  else
+    memset(dst, 0, (size_t)n * sizeof *dst);
 }
 
-static float *alloc_f(int64_t n) { return ptq_malloc((size_t)(n > 0 ? n : 1) * sizeof(float)); }
+static float *alloc_f(int64_t n) {
+  return ptq_malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+}
 
 /* One direction: d is the slot in W/R/B/P/initial states/outputs; rev runs time backwards. */
 static void run_direction(const op_ctx *c, const rnn_geom *g, rnn_bufs *bf, int d, int rev) {
@@ -416,9 +439,9 @@ static void run_direction(const op_ctx *c, const rnn_geom *g, rnn_bufs *bf, int 
   const int lbr = g->lbr;
 
   /* state offsets: [D, N, H] (layout 0) or [N, D, H] (layout 1) */
-#define STATE_OFF(b) ((g->layout ? ((b) * D + d) : (d * N + (b))) * H)
-#define X_ROW(t, b) (g->layout ? (b) * S + (t) : (t) * N + (b))
-#define Y_OFF(t, b) ((g->layout ? (((b) * S + (t)) * D + d) : (((t) * D + d) * N + (b))) * H)
+#define STATE_OFF(b) ((g->layout ? ((b)*D + d) : (d * N + (b))) * H)
+#define X_ROW(t, b) (g->layout ? (b)*S + (t) : (t)*N + (b))
+#define Y_OFF(t, b) ((g->layout ? (((b)*S + (t)) * D + d) : (((t)*D + d) * N + (b))) * H)
 
   /* xw = X·Wᵀ + (Wb + Rb); GRU with linear_before_reset keeps Rbh for the recurrent part */
   ptq_sgemm(0, 1, S * N, GH, I, 1.0f, x, I, w, I, 0.0f, bf->xw, GH);
@@ -556,16 +579,18 @@ static ptq_status rnn_run(op_ctx *c) {
   }
   const ptq_tensor *sl = c->n_in > 4 ? c->in[4] : NULL;
   for (int64_t b = 0; b < N; b++)
-    bf.len[b] = !sl ? S : sl->dtype == PTQ_DT_INT32 ? ((const int32_t *)sl->data)[b]
-                                                    : ((const int64_t *)sl->data)[b];
+    bf.len[b] = !sl                         ? S
+                : sl->dtype == PTQ_DT_INT32 ? ((const int32_t *)sl->data)[b]
+                                            : ((const int64_t *)sl->data)[b];
   for (int d = 0; d < g.num_dir; d++)
     run_direction(c, &g, &bf, d, g.num_dir == 2 ? d == 1 : g.reverse);
   free_bufs(&bf);
   return PTQ_OK;
 }
 
-#define RNN_COMMON "activation_alpha:floats", "activation_beta:floats", "activations:strings", \
-                   "clip:f", "direction:s", "hidden_size:i"
+#define RNN_COMMON                                                                      \
+  "activation_alpha:floats", "activation_beta:floats", "activations:strings", "clip:f", \
+      "direction:s", "hidden_size:i"
 static const char *const A_LSTM7[] = {RNN_COMMON, "input_forget:i", NULL};
 static const char *const A_LSTM14[] = {RNN_COMMON, "input_forget:i", "layout:i", NULL};
 static const char *const A_GRU7[] = {RNN_COMMON, "linear_before_reset:i", NULL};
@@ -574,11 +599,10 @@ static const char *const A_RNN7[] = {RNN_COMMON, NULL};
 static const char *const A_RNN14[] = {RNN_COMMON, "layout:i", NULL};
 #undef RNN_COMMON
 
-const op_def op_defs_rnn[] = {
-    {"LSTM", 7, 3, 8, 0, 3, A_LSTM7, rnn_infer, rnn_run, 0, 0, 0},
-    {"LSTM", 14, 3, 8, 0, 3, A_LSTM14, rnn_infer, rnn_run, 0, 0, 0},
-    {"GRU", 7, 3, 6, 0, 2, A_GRU7, rnn_infer, rnn_run, 0, 0, 0},
-    {"GRU", 14, 3, 6, 0, 2, A_GRU14, rnn_infer, rnn_run, 0, 0, 0},
-    {"RNN", 7, 3, 6, 0, 2, A_RNN7, rnn_infer, rnn_run, 0, 0, 0},
-    {"RNN", 14, 3, 6, 0, 2, A_RNN14, rnn_infer, rnn_run, 0, 0, 0},
-    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0}};
+const op_def op_defs_rnn[] = {{"LSTM", 7, 3, 8, 0, 3, A_LSTM7, rnn_infer, rnn_run, 0, 0, 0},
+                              {"LSTM", 14, 3, 8, 0, 3, A_LSTM14, rnn_infer, rnn_run, 0, 0, 0},
+                              {"GRU", 7, 3, 6, 0, 2, A_GRU7, rnn_infer, rnn_run, 0, 0, 0},
+                              {"GRU", 14, 3, 6, 0, 2, A_GRU14, rnn_infer, rnn_run, 0, 0, 0},
+                              {"RNN", 7, 3, 6, 0, 2, A_RNN7, rnn_infer, rnn_run, 0, 0, 0},
+                              {"RNN", 14, 3, 6, 0, 2, A_RNN14, rnn_infer, rnn_run, 0, 0, 0},
+                              {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0}};

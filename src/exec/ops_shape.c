@@ -84,14 +84,16 @@ static ptq_status reshape_infer(op_ctx *c) {
   int xknown = op_shape_known(x);
   int64_t total = xknown ? ptq_tensor_numel(x) : -1;
   if (neg >= 0) {
-    if (!xknown || unknown) shape[neg] = -1;
+    if (!xknown || unknown)
+      shape[neg] = -1;
     else if (known == 0 || total % known != 0)
       return op_fail(c, PTQ_ERR_SHAPE, "cannot reshape %lld elements with a -1 dimension",
                      (long long)total);
-    else shape[neg] = total / known;
+    else
+      shape[neg] = total / known;
   } else if (xknown && !unknown && known != total) {
-    return op_fail(c, PTQ_ERR_SHAPE, "cannot reshape %lld elements into %lld",
-                   (long long)total, (long long)known);
+    return op_fail(c, PTQ_ERR_SHAPE, "cannot reshape %lld elements into %lld", (long long)total,
+                   (long long)known);
   }
   op_set_out(c, 0, x->dtype, (int)n, shape);
   return PTQ_OK;
@@ -182,7 +184,8 @@ static ptq_status unsqueeze_infer(op_ctx *c) {
     return PTQ_OK;
   }
   int r = x->rank + (int)n;
-  if (r > PTQ_MAX_RANK) return op_fail(c, PTQ_ERR_UNSUPPORTED, "output rank %d > %d", r, PTQ_MAX_RANK);
+  if (r > PTQ_MAX_RANK)
+    return op_fail(c, PTQ_ERR_UNSUPPORTED, "output rank %d > %d", r, PTQ_MAX_RANK);
   int ins[PTQ_MAX_RANK] = {0};
   for (int64_t i = 0; i < n; i++) {
     int a;
@@ -204,7 +207,8 @@ static ptq_status transpose_perm(op_ctx *c, int rank, int *perm) {
     for (int i = 0; i < rank; i++) perm[i] = rank - 1 - i;
     return PTQ_OK;
   }
-  if ((int)n != rank) return op_fail(c, PTQ_ERR_INVALID_MODEL, "perm has %zu entries for rank %d", n, rank);
+  if ((int)n != rank)
+    return op_fail(c, PTQ_ERR_INVALID_MODEL, "perm has %zu entries for rank %d", n, rank);
   int seen[PTQ_MAX_RANK] = {0};
   for (int i = 0; i < rank; i++) {
     if (p[i] < 0 || p[i] >= rank || seen[p[i]])
@@ -291,7 +295,8 @@ static ptq_status slice_compute(op_ctx *c, slice_plan *sp, int *known) {
         !op_read_ints(c->in[2], ends, PTQ_MAX_RANK, &ne))
       return PTQ_OK;
     if (c->n_in > 3 && c->in[3] && !op_read_ints(c->in[3], axes, PTQ_MAX_RANK, &na)) return PTQ_OK;
-    if (c->n_in > 4 && c->in[4] && !op_read_ints(c->in[4], steps, PTQ_MAX_RANK, &nst)) return PTQ_OK;
+    if (c->n_in > 4 && c->in[4] && !op_read_ints(c->in[4], steps, PTQ_MAX_RANK, &nst))
+      return PTQ_OK;
   }
   if (x->rank < 0) return PTQ_OK;
   if (ns != ne || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
@@ -392,7 +397,8 @@ static ptq_status gather_infer(op_ctx *c) {
   int axis;
   PTQ_TRY(op_axis(c, ir_attr_int(c->node, "axis", 0), x->rank, &axis));
   int r = x->rank - 1 + idx->rank;
-  if (r > PTQ_MAX_RANK) return op_fail(c, PTQ_ERR_UNSUPPORTED, "output rank %d > %d", r, PTQ_MAX_RANK);
+  if (r > PTQ_MAX_RANK)
+    return op_fail(c, PTQ_ERR_UNSUPPORTED, "output rank %d > %d", r, PTQ_MAX_RANK);
   int k = 0;
   for (int i = 0; i < axis; i++) dims[k++] = x->dims[i];
   for (int i = 0; i < idx->rank; i++) dims[k++] = idx->dims[i];
@@ -414,8 +420,8 @@ static ptq_status gather_run(op_ctx *c) {
     int64_t k = idx->dtype == PTQ_DT_INT32 ? ((const int32_t *)idx->data)[j]
                                            : ((const int64_t *)idx->data)[j];
     if (k < -dim || k >= dim)
-      return op_fail(c, PTQ_ERR_DATA, "index %lld out of range for axis of size %lld",
-                     (long long)k, (long long)dim);
+      return op_fail(c, PTQ_ERR_DATA, "index %lld out of range for axis of size %lld", (long long)k,
+                     (long long)dim);
   }
   for (int64_t o = 0; o < outer; o++)
     for (int64_t j = 0; j < ni; j++) {
@@ -553,22 +559,28 @@ static ptq_status split_sizes(op_ctx *c, int *axis_out, int64_t *sizes, int *kno
     memcpy(sizes, s, (size_t)n * sizeof *s);
   }
   if (n > 0) {
-    if (n != c->n_out) return op_fail(c, PTQ_ERR_INVALID_MODEL, "split has %lld entries for %d outputs", (long long)n, c->n_out);
+    if (n != c->n_out)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "split has %lld entries for %d outputs",
+                     (long long)n, c->n_out);
     int64_t sum = 0;
     for (int64_t i = 0; i < n; i++) {
       if (sizes[i] < 0) return op_fail(c, PTQ_ERR_INVALID_MODEL, "negative split size");
       sum += sizes[i];
     }
     if (dim >= 0 && sum != dim)
-      return op_fail(c, PTQ_ERR_SHAPE, "split sizes sum to %lld, axis has %lld", (long long)sum, (long long)dim);
+      return op_fail(c, PTQ_ERR_SHAPE, "split sizes sum to %lld, axis has %lld", (long long)sum,
+                     (long long)dim);
   } else {
     if (dim < 0) return PTQ_OK;
     int64_t parts = c->n_out;
-    if (c->opset >= 18 && ir_node_attr(c->node, "num_outputs")) parts = ir_attr_int(c->node, "num_outputs", parts);
-    if (parts != c->n_out || parts <= 0) return op_fail(c, PTQ_ERR_INVALID_MODEL, "num_outputs does not match the outputs");
+    if (c->opset >= 18 && ir_node_attr(c->node, "num_outputs"))
+      parts = ir_attr_int(c->node, "num_outputs", parts);
+    if (parts != c->n_out || parts <= 0)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "num_outputs does not match the outputs");
     int64_t chunk = (dim + parts - 1) / parts;
     if (c->opset < 18 && dim % parts != 0)
-      return op_fail(c, PTQ_ERR_SHAPE, "axis of size %lld does not split evenly into %lld", (long long)dim, (long long)parts);
+      return op_fail(c, PTQ_ERR_SHAPE, "axis of size %lld does not split evenly into %lld",
+                     (long long)dim, (long long)parts);
     for (int64_t i = 0; i < parts; i++) {
       int64_t rem = dim - i * chunk;
       sizes[i] = rem < 0 ? 0 : rem < chunk ? rem : chunk;
@@ -632,10 +644,12 @@ static ptq_status cast_run(op_ctx *c) {
       yi = y->dtype == PTQ_DT_INT64 || y->dtype == PTQ_DT_INT32;
   if (xi && yi) { /* exact integer path (int64 does not fit a double) */
     for (int64_t i = 0; i < n; i++) {
-      int64_t v = x->dtype == PTQ_DT_INT64 ? ((const int64_t *)x->data)[i]
-                                           : ((const int32_t *)x->data)[i];
-      if (y->dtype == PTQ_DT_INT64) ((int64_t *)y->data)[i] = v;
-      else ((int32_t *)y->data)[i] = (int32_t)v;
+      int64_t v =
+          x->dtype == PTQ_DT_INT64 ? ((const int64_t *)x->data)[i] : ((const int32_t *)x->data)[i];
+      if (y->dtype == PTQ_DT_INT64)
+        ((int64_t *)y->data)[i] = v;
+      else
+        ((int32_t *)y->data)[i] = (int32_t)v;
     }
     return PTQ_OK;
   }
@@ -667,12 +681,12 @@ static ptq_status constant_run(op_ctx *c) {
   const ir_attr *a = &c->node->attrs[0];
   ptq_tensor *y = c->out[0];
   switch (a->type) {
-  case IR_ATTR_TENSOR: memcpy(y->data, a->t->data, nbytes(a->t)); break;
-  case IR_ATTR_FLOAT: *(float *)y->data = a->f; break;
-  case IR_ATTR_INT: *(int64_t *)y->data = a->i; break;
-  case IR_ATTR_FLOATS: memcpy(y->data, a->floats, a->n * sizeof(float)); break;
-  case IR_ATTR_INTS: memcpy(y->data, a->ints, a->n * sizeof(int64_t)); break;
-  default: break;
+    case IR_ATTR_TENSOR: memcpy(y->data, a->t->data, nbytes(a->t)); break;
+    case IR_ATTR_FLOAT: *(float *)y->data = a->f; break;
+    case IR_ATTR_INT: *(int64_t *)y->data = a->i; break;
+    case IR_ATTR_FLOATS: memcpy(y->data, a->floats, a->n * sizeof(float)); break;
+    case IR_ATTR_INTS: memcpy(y->data, a->ints, a->n * sizeof(int64_t)); break;
+    default: break;
   }
   return PTQ_OK;
 }
@@ -725,7 +739,8 @@ static ptq_status expand_infer(op_ctx *c) {
   int rank, known;
   PTQ_TRY(read_shape_input(c, 1, shape, &rank, &known));
   if (!known || c->in[0]->rank < 0) {
-    int r = (rank >= 0 && c->in[0]->rank >= 0) ? (rank > c->in[0]->rank ? rank : c->in[0]->rank) : -1;
+    int r =
+        (rank >= 0 && c->in[0]->rank >= 0) ? (rank > c->in[0]->rank ? rank : c->in[0]->rank) : -1;
     for (int d = 0; d < PTQ_MAX_RANK; d++) dims[d] = -1;
     op_set_out(c, 0, c->in[0]->dtype, r, dims);
     return PTQ_OK;
@@ -775,7 +790,9 @@ static ptq_status tile_infer(op_ctx *c) {
     op_set_out(c, 0, x->dtype, x->rank, dims);
     return PTQ_OK;
   }
-  if (n != x->rank) return op_fail(c, PTQ_ERR_INVALID_MODEL, "repeats has %lld entries for rank %d", (long long)n, x->rank);
+  if (n != x->rank)
+    return op_fail(c, PTQ_ERR_INVALID_MODEL, "repeats has %lld entries for rank %d", (long long)n,
+                   x->rank);
   for (int d = 0; d < x->rank; d++) {
     if (reps[d] < 0) return op_fail(c, PTQ_ERR_INVALID_MODEL, "negative repeat");
     dims[d] = x->dims[d] < 0 ? -1 : x->dims[d] * reps[d];
@@ -796,11 +813,16 @@ typedef enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP } pad_mode;
 static ptq_status pad_params(op_ctx *c, int64_t *pads, int *known, pad_mode *mode, double *value) {
   const ptq_tensor *x = c->in[0];
   const char *m = ir_attr_string(c->node, "mode", "constant");
-  if (strcmp(m, "constant") == 0) *mode = PAD_CONSTANT;
-  else if (strcmp(m, "reflect") == 0) *mode = PAD_REFLECT;
-  else if (strcmp(m, "edge") == 0) *mode = PAD_EDGE;
-  else if (strcmp(m, "wrap") == 0 && c->opset >= 19) *mode = PAD_WRAP;
-  else return op_fail(c, PTQ_ERR_UNSUPPORTED, "mode '%s'", m);
+  if (strcmp(m, "constant") == 0)
+    *mode = PAD_CONSTANT;
+  else if (strcmp(m, "reflect") == 0)
+    *mode = PAD_REFLECT;
+  else if (strcmp(m, "edge") == 0)
+    *mode = PAD_EDGE;
+  else if (strcmp(m, "wrap") == 0 && c->opset >= 19)
+    *mode = PAD_WRAP;
+  else
+    return op_fail(c, PTQ_ERR_UNSUPPORTED, "mode '%s'", m);
   *known = 0;
   *value = 0;
   int64_t raw[2 * PTQ_MAX_RANK], n, axes[PTQ_MAX_RANK], na = -1;
@@ -814,7 +836,8 @@ static ptq_status pad_params(op_ctx *c, int64_t *pads, int *known, pad_mode *mod
     PTQ_TRY(op_require_dtype(c, 1, OP_DT(PTQ_DT_INT64)));
     if (!op_read_ints(c->in[1], raw, 2 * PTQ_MAX_RANK, &n)) return PTQ_OK;
     if (c->n_in > 2 && c->in[2]) {
-      if (!c->in[2]->data) return op_fail(c, PTQ_ERR_UNSUPPORTED, "constant_value must be constant at load");
+      if (!c->in[2]->data)
+        return op_fail(c, PTQ_ERR_UNSUPPORTED, "constant_value must be constant at load");
       if (ptq_tensor_numel(c->in[2]) > 0) *value = op_get(c->in[2], 0);
     }
     if (c->n_in > 3 && c->in[3]) {
@@ -826,7 +849,9 @@ static ptq_status pad_params(op_ctx *c, int64_t *pads, int *known, pad_mode *mod
   int r = x->rank;
   for (int i = 0; i < 2 * r; i++) pads[i] = 0;
   if (na >= 0) {
-    if (n != 2 * na) return op_fail(c, PTQ_ERR_INVALID_MODEL, "pads has %lld entries for %lld axes", (long long)n, (long long)na);
+    if (n != 2 * na)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "pads has %lld entries for %lld axes", (long long)n,
+                     (long long)na);
     for (int64_t i = 0; i < na; i++) {
       int a;
       PTQ_TRY(op_axis(c, axes[i], r, &a));
@@ -834,7 +859,9 @@ static ptq_status pad_params(op_ctx *c, int64_t *pads, int *known, pad_mode *mod
       pads[a + r] = raw[i + na];
     }
   } else {
-    if (n != 2 * r) return op_fail(c, PTQ_ERR_INVALID_MODEL, "pads has %lld entries for rank %d", (long long)n, r);
+    if (n != 2 * r)
+      return op_fail(c, PTQ_ERR_INVALID_MODEL, "pads has %lld entries for rank %d", (long long)n,
+                     r);
     memcpy(pads, raw, (size_t)n * sizeof *raw);
   }
   for (int d = 0; d < r; d++)
@@ -885,23 +912,24 @@ static ptq_status pad_run(op_ctx *c) {
       rem /= y->dims[d];
       if (idx < 0 || idx >= dim) {
         switch (mode) {
-        case PAD_CONSTANT: outside = 1; break;
-        case PAD_EDGE: idx = idx < 0 ? 0 : dim - 1; break;
-        case PAD_WRAP: idx = ((idx % dim) + dim) % dim; break;
-        case PAD_REFLECT:
-          if (dim == 1) {
-            idx = 0;
-          } else {
-            int64_t period = 2 * (dim - 1);
-            idx = ((idx % period) + period) % period;
-            if (idx >= dim) idx = period - idx;
-          }
-          break;
+          case PAD_CONSTANT: outside = 1; break;
+          case PAD_EDGE: idx = idx < 0 ? 0 : dim - 1; break;
+          case PAD_WRAP: idx = ((idx % dim) + dim) % dim; break;
+          case PAD_REFLECT:
+            if (dim == 1) {
+              idx = 0;
+            } else {
+              int64_t period = 2 * (dim - 1);
+              idx = ((idx % period) + period) % period;
+              if (idx >= dim) idx = period - idx;
+            }
+            break;
         }
       }
       off += idx * xs[d];
     }
-    memcpy((char *)y->data + (size_t)o * es, outside ? fill : (const char *)x->data + (size_t)off * es, es);
+    memcpy((char *)y->data + (size_t)o * es,
+           outside ? fill : (const char *)x->data + (size_t)off * es, es);
   }
   return PTQ_OK;
 }
@@ -916,7 +944,8 @@ static ptq_status range_infer(op_ctx *c) {
   }
   double s, l, d;
   int64_t n = -1;
-  if (op_read_scalar(c->in[0], &s) && op_read_scalar(c->in[1], &l) && op_read_scalar(c->in[2], &d)) {
+  if (op_read_scalar(c->in[0], &s) && op_read_scalar(c->in[1], &l) &&
+      op_read_scalar(c->in[2], &d)) {
     if (d == 0) return op_fail(c, PTQ_ERR_DATA, "delta is 0");
     double cnt = ceil((l - s) / d);
     n = cnt > 0 ? (int64_t)cnt : 0;
@@ -954,8 +983,8 @@ static const char *const A_SHAPE15[] = {"start:i", "end:i", NULL};
 static const char *const A_SPLIT[] = {"axis:i", "split:ints", NULL};
 static const char *const A_SPLIT18[] = {"axis:i", "num_outputs:i", NULL};
 static const char *const A_CAST[] = {"to:i", "saturate:i", NULL};
-static const char *const A_CONST[] = {"value:t", "value_float:f", "value_int:i",
-                                      "value_floats:floats", "value_ints:ints", NULL};
+static const char *const A_CONST[] = {
+    "value:t", "value_float:f", "value_int:i", "value_floats:floats", "value_ints:ints", NULL};
 static const char *const A_COS[] = {"value:t", NULL};
 static const char *const A_DROPOUT[] = {"ratio:f", "seed:i", NULL};
 static const char *const A_DROPOUT6[] = {"ratio:f", "is_test:i", NULL};

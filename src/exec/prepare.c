@@ -18,8 +18,8 @@ static ptq_status check_attrs(const ir_node *n, const op_def *op) {
     for (const char *const *s = op->attrs; s && *s; s++)
       if (strncmp(*s, at->name, len) == 0 && (*s)[len] == ':') want = *s + len + 1;
     if (!want)
-      return ptq_error(PTQ_ERR_UNSUPPORTED, "%s: attribute '%s' is not supported",
-                       ir_node_desc(n), at->name);
+      return ptq_error(PTQ_ERR_UNSUPPORTED, "%s: attribute '%s' is not supported", ir_node_desc(n),
+                       at->name);
     const char *have = attr_type_name(at->type);
     /* an INTS attribute may legally be empty and then carries no type information */
     if (strcmp(want, have) != 0)
@@ -45,8 +45,13 @@ ptq_status exec_fold_node(const ir_graph *g, const ir_node *n, ptq_tensor **outs
     ir_value *v = ir_in(g, n, k);
     in[k] = v ? v->data : NULL;
   }
-  op_ctx c = {.graph = g, .node = n, .opset = g->opset, .n_in = n->n_inputs,
-              .n_out = n->n_outputs, .in = in, .out = outs};
+  op_ctx c = {.graph = g,
+              .node = n,
+              .opset = g->opset,
+              .n_in = n->n_inputs,
+              .n_out = n->n_outputs,
+              .in = in,
+              .out = outs};
   ptq_status st = PTQ_OK;
   for (int k = 0; k < n->n_outputs; k++) {
     memset(&shapes[k], 0, sizeof shapes[k]);
@@ -109,13 +114,13 @@ static ptq_status infer_node(ir_graph *g, int ni, const prep_ctx *pc) {
       n->n_outputs > op->max_out)
     return ptq_error(PTQ_ERR_INVALID_MODEL,
                      "%s: has %d inputs and %d outputs; %s takes %d..%d inputs and %d..%d outputs",
-                     ir_node_desc(n), n->n_inputs, n->n_outputs, n->op_type, op->min_in,
-                     op->max_in, op->min_out, op->max_out);
+                     ir_node_desc(n), n->n_inputs, n->n_outputs, n->op_type, op->min_in, op->max_in,
+                     op->min_out, op->max_out);
   PTQ_TRY(check_attrs(n, op));
   for (int k = 0; k < op->min_in && k < n->n_inputs; k++)
     if (n->inputs[k] < 0)
-      return ptq_error(PTQ_ERR_INVALID_MODEL, "%s: required input %d is missing",
-                       ir_node_desc(n), k);
+      return ptq_error(PTQ_ERR_INVALID_MODEL, "%s: required input %d is missing", ir_node_desc(n),
+                       k);
   for (int a = 0; a < n->n_attrs; a++)
     if (n->attrs[a].g) {
       refresh_outer(n->attrs[a].g);
@@ -139,8 +144,14 @@ static ptq_status infer_node(ir_graph *g, int ni, const prep_ctx *pc) {
     out_shapes[k].rank = -1;
     out[k] = n->outputs[k] >= 0 ? &out_shapes[k] : NULL;
   }
-  op_ctx c = {.graph = g, .node = n, .opset = g->opset, .n_in = n->n_inputs,
-              .n_out = n->n_outputs, .in = in, .out = out, .infer_only = 1};
+  op_ctx c = {.graph = g,
+              .node = n,
+              .opset = g->opset,
+              .n_in = n->n_inputs,
+              .n_out = n->n_outputs,
+              .in = in,
+              .out = out,
+              .infer_only = 1};
   PTQ_TRY(op->infer(&c));
   for (int k = 0; k < n->n_outputs; k++) {
     ir_value *v = ir_out(g, n, k);
@@ -164,8 +175,8 @@ static ptq_status infer_node(ir_graph *g, int ni, const prep_ctx *pc) {
     /* Shape/Size read only the input's shape: fold with a shape-only input. */
     for (int k = 0; k < n->n_outputs; k++) {
       if (n->outputs[k] < 0) continue;
-      PTQ_TRY(ptq_tensor_create(out_shapes[k].dtype, out_shapes[k].rank, out_shapes[k].dims,
-                                &res[k]));
+      PTQ_TRY(
+          ptq_tensor_create(out_shapes[k].dtype, out_shapes[k].rank, out_shapes[k].dims, &res[k]));
     }
     c.infer_only = 0;
     for (int k = 0; k < n->n_outputs; k++) out[k] = res[k];
@@ -274,8 +285,10 @@ static int consumers_batched(const ir_graph *g, int v, int rank, int64_t batch) 
     int reads = 0, other = 0;
     for (int k = 0; k < n->n_inputs; k++) {
       int u = n->inputs[k];
-      if (u == v) reads = 1;
-      else if (u >= 0 && g->values[u].rank == rank && g->values[u].dims[0] == batch) other = 1;
+      if (u == v)
+        reads = 1;
+      else if (u >= 0 && g->values[u].rank == rank && g->values[u].dims[0] == batch)
+        other = 1;
     }
     if (reads && !other) return 0;
     seen |= reads;
@@ -305,7 +318,8 @@ static ptq_status rebatch_shape(ir_graph *g, int ni, const prep_ctx *pc) {
   } else if (!consumers_batched(g, n->outputs[0], (int)shape->dims[0], pc->batch)) {
     return PTQ_OK;
   }
-  char *name = ptq_asprintf("%s__ptq_batch%lld", g->values[n->inputs[si]].name, (long long)pc->batch);
+  char *name =
+      ptq_asprintf("%s__ptq_batch%lld", g->values[n->inputs[si]].name, (long long)pc->batch);
   if (!name) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
   int v = ir_graph_find(g, name);
   if (v < 0) {
@@ -359,8 +373,10 @@ static ptq_status parse_dims(const char *spec, int *rank, int64_t *dims) {
     if (end == p || d < 0 || d > ((int64_t)1 << 32)) return PTQ_ERR_INVALID_ARG;
     dims[r++] = d;
     p = end;
-    if (*p == 'x' || *p == 'X' || *p == ',') p++;
-    else if (*p) return PTQ_ERR_INVALID_ARG;
+    if (*p == 'x' || *p == 'X' || *p == ',')
+      p++;
+    else if (*p)
+      return PTQ_ERR_INVALID_ARG;
   }
   if (r == 0) return PTQ_ERR_INVALID_ARG;
   *rank = r;
@@ -385,12 +401,15 @@ static ptq_status apply_overrides(ir_graph *g, const ptq_load_options *opts) {
   for (size_t s = 0; s < opts->n_shapes; s++) {
     const char *spec = opts->shapes[s];
     const char *eq = spec ? strrchr(spec, '=') : NULL;
-    if (!eq) return ptq_error(PTQ_ERR_INVALID_ARG, "shape override '%s' must be NAME=DIMS", spec ? spec : "");
+    if (!eq)
+      return ptq_error(PTQ_ERR_INVALID_ARG, "shape override '%s' must be NAME=DIMS",
+                       spec ? spec : "");
     char *name = ptq_strndup(spec, (size_t)(eq - spec));
     if (!name) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
     int v = ir_graph_find(g, name);
     if (v < 0 || !g->values[v].is_input || g->values[v].is_initializer) {
-      ptq_status st = ptq_error(PTQ_ERR_INVALID_ARG, "shape override: model has no input '%s'", name);
+      ptq_status st =
+          ptq_error(PTQ_ERR_INVALID_ARG, "shape override: model has no input '%s'", name);
       free(name);
       return st;
     }
@@ -398,7 +417,8 @@ static ptq_status apply_overrides(ir_graph *g, const ptq_load_options *opts) {
     int rank;
     int64_t dims[PTQ_MAX_RANK];
     if (parse_dims(eq + 1, &rank, dims) != PTQ_OK)
-      return ptq_error(PTQ_ERR_INVALID_ARG, "shape override '%s': dims must look like 1x3x640x640", spec);
+      return ptq_error(PTQ_ERR_INVALID_ARG, "shape override '%s': dims must look like 1x3x640x640",
+                       spec);
     ir_value *val = &g->values[v];
     if (val->rank >= 0 && val->rank != rank)
       return ptq_error(PTQ_ERR_SHAPE, "shape override '%s': input '%s' has rank %d", spec,
@@ -419,7 +439,8 @@ static ptq_status apply_overrides(ir_graph *g, const ptq_load_options *opts) {
 ptq_status exec_prepare_model(ptq_model *m, const ptq_load_options *opts) {
   prep_ctx pc = {.optimize = !(opts && opts->no_optimize), .batch = opts ? opts->batch : 0};
   ir_graph *g = m->graph;
-  pc.orig_batch = (g->n_inputs && g->values[g->inputs[0]].rank >= 1) ? g->values[g->inputs[0]].dims[0] : -1;
+  pc.orig_batch =
+      (g->n_inputs && g->values[g->inputs[0]].rank >= 1) ? g->values[g->inputs[0]].dims[0] : -1;
   PTQ_TRY(apply_overrides(g, opts));
   return prepare_graph(g, &pc);
 }

@@ -36,7 +36,9 @@ static int op_is(const ir_node *n, const char *name) {
   return n->op && strcmp(n->op->name, name) == 0;
 }
 
-static int is_f32(const ptq_tensor *t) { return t && t->dtype == PTQ_DT_FLOAT; }
+static int is_f32(const ptq_tensor *t) {
+  return t && t->dtype == PTQ_DT_FLOAT;
+}
 
 /* The node that is the only reader of computed value v, reading it as input 0, when v is not
  * a graph output and no subgraph reads it; else -1. readers[v] counts input slots. */
@@ -78,8 +80,10 @@ static int act_of(const ir_graph *g, const ir_node *n, ptq_act *act) {
     double d;
     if (!is_f32(v->data) || ptq_tensor_numel(v->data) != 1 || !op_read_scalar(v->data, &d))
       return 0;
-    if (k == 1) act->lo = (float)d;
-    else act->hi = (float)d;
+    if (k == 1)
+      act->lo = (float)d;
+    else
+      act->hi = (float)d;
   }
   return 1;
 }
@@ -88,8 +92,8 @@ static int act_of(const ir_graph *g, const ir_node *n, ptq_act *act) {
  * entries) into the constant weights and bias of Conv node cv: with s = scale / sqrtf(var +
  * eps) and t = B - mean * s as BatchNormalization computes them, w' = w * s[oc] and
  * b' = b * s + t. Returns 0 (nothing allocated) when the pattern does not apply. */
-static ptq_status fold_bn(const ir_graph *g, const ir_node *cv, const ir_node *bn,
-                          exec_prep *ep, int *folded) {
+static ptq_status fold_bn(const ir_graph *g, const ir_node *cv, const ir_node *bn, exec_prep *ep,
+                          int *folded) {
   *folded = 0;
   const ir_value *wv = ir_in(g, cv, 1), *bv = ir_in(g, cv, 2);
   if (!wv || !is_f32(wv->data) || wv->data->rank < 3 || (bv && !is_f32(bv->data))) return PTQ_OK;
@@ -170,8 +174,10 @@ static ptq_status plan_fuse(exec_plan *p) {
     }
     if (j >= 0 && act_of(g, &g->nodes[j], &ep->p.act)) p->pass[j] = 1;
     if (const_w) st = op_conv_prepare(g, n, &ep->p);
-    if (ep->p.w || ep->p.packed || ep->p.act.kind != PTQ_ACT_NONE) p->prep[i] = ep;
-    else prep_destroy(ep);
+    if (ep->p.w || ep->p.packed || ep->p.act.kind != PTQ_ACT_NONE)
+      p->prep[i] = ep;
+    else
+      prep_destroy(ep);
   }
   free(readers);
   return st;
@@ -190,7 +196,8 @@ static ptq_status plan_create(const ir_graph *g, int fuse, exec_plan **out) {
   for (int v = 0; v < g->n_values; v++) {
     p->last_use[v] = -1;
     p->outer_idx[v] = -1;
-    if (g->values[v].outer && g->parent) p->outer_idx[v] = ir_graph_find(g->parent, g->values[v].name);
+    if (g->values[v].outer && g->parent)
+      p->outer_idx[v] = ir_graph_find(g->parent, g->values[v].name);
   }
   for (int i = 0; i < g->n_nodes; i++)
     for (int k = 0; k < g->nodes[i].n_inputs; k++)
@@ -210,8 +217,8 @@ static ptq_status plan_create(const ir_graph *g, int fuse, exec_plan **out) {
   p->prep = ptq_calloc((size_t)g->n_nodes + 1, sizeof *p->prep);
   p->pass = ptq_calloc((size_t)g->n_nodes + 1, 1);
   ptq_status st = !p->prep || !p->pass ? ptq_error(PTQ_ERR_NOMEM, "out of memory")
-                  : fuse                ? plan_fuse(p)
-                                        : PTQ_OK;
+                  : fuse               ? plan_fuse(p)
+                                       : PTQ_OK;
   if (st != PTQ_OK) {
     plan_destroy(p);
     return st;
@@ -407,8 +414,14 @@ ptq_status exec_node(exec_frame *f, int ni) {
       goto done;
     }
   }
-  op_ctx c = {.graph = g, .node = n, .opset = g->opset, .n_in = n->n_inputs,
-              .n_out = n->n_outputs, .in = in, .out = outs, .frame = f,
+  op_ctx c = {.graph = g,
+              .node = n,
+              .opset = g->opset,
+              .n_in = n->n_inputs,
+              .n_out = n->n_outputs,
+              .in = in,
+              .out = outs,
+              .frame = f,
               .prep = f->plan->prep[ni] ? &f->plan->prep[ni]->p : NULL};
   for (int k = 0; k < n->n_outputs; k++) outs[k] = NULL;
   if (!op->self_alloc) {
@@ -422,8 +435,8 @@ ptq_status exec_node(exec_frame *f, int ni) {
     for (int k = 0; k < n->n_outputs; k++) {
       if (n->outputs[k] < 0) continue;
       if (!op_shape_known(&shapes[k])) {
-        st = ptq_error(PTQ_ERR_INTERNAL, "%s: output %d shape unknown at run time",
-                       ir_node_desc(n), k);
+        st = ptq_error(PTQ_ERR_INTERNAL, "%s: output %d shape unknown at run time", ir_node_desc(n),
+                       k);
         goto done;
       }
       if ((st = pool_tensor(&f->sess->pool, &shapes[k], &outs[k])) != PTQ_OK) {
@@ -494,7 +507,8 @@ static ptq_status frame_run(exec_frame *f, ptq_tensor **outs) {
   for (int i = 0; i < g->n_outputs; i++) {
     int v = g->outputs[i];
     ptq_tensor *t = exec_frame_get(f, v);
-    if (!t) return ptq_error(PTQ_ERR_INTERNAL, "graph output '%s' was not computed", g->values[v].name);
+    if (!t)
+      return ptq_error(PTQ_ERR_INTERNAL, "graph output '%s' was not computed", g->values[v].name);
     int dup = 0; /* the same value listed twice as output: copy the second */
     for (int j = 0; j < i; j++) dup |= g->outputs[j] == v;
     if (f->owned[v] && !dup) {
@@ -561,7 +575,8 @@ ptq_status ptq_session_run(ptq_session *s, size_t n_inputs, const char *const *n
   for (size_t i = 0; i < n_inputs; i++) {
     int v = names[i] ? ir_graph_find(g, names[i]) : -1;
     if (v < 0 || !g->values[v].is_input || g->values[v].is_initializer) {
-      st = ptq_error(PTQ_ERR_INVALID_ARG, "model has no input named '%s'", names[i] ? names[i] : "(null)");
+      st = ptq_error(PTQ_ERR_INVALID_ARG, "model has no input named '%s'",
+                     names[i] ? names[i] : "(null)");
       goto done;
     }
     if (!inputs[i]) {

@@ -275,8 +275,8 @@ int ir_graph_add_constant(ir_graph *g, const char *base, ptq_tensor *t) {
   return v;
 }
 
-int ir_graph_new_node(ir_graph *g, const char *name, const char *op_type, int n_in,
-                      const int *in, int n_out, const int *out) {
+int ir_graph_new_node(ir_graph *g, const char *name, const char *op_type, int n_in, const int *in,
+                      int n_out, const int *out) {
   ir_node n = {0};
   n.name = ir_graph_unique_name(g, name); /* node and value names share no namespace in ONNX,
                                              but distinct names keep messages unambiguous */

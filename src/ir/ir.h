@@ -145,8 +145,8 @@ char *ir_graph_unique_name(const ir_graph *g, const char *base);
 int ir_graph_add_constant(ir_graph *g, const char *base, ptq_tensor *t);
 /* Appends a node of the default domain named by ir_graph_unique_name(name) with the given
  * input and output value indices (-1: omitted). Returns the node index or -1. */
-int ir_graph_new_node(ir_graph *g, const char *name, const char *op_type, int n_in,
-                      const int *in, int n_out, const int *out);
+int ir_graph_new_node(ir_graph *g, const char *name, const char *op_type, int n_in, const int *in,
+                      int n_out, const int *out);
 /* Sets (adds or replaces) an INT / INTS attribute. PTQ_ERR_NOMEM on allocation failure. */
 ptq_status ir_node_set_int(ir_node *n, const char *name, int64_t v);
 ptq_status ir_node_set_ints(ir_node *n, const char *name, size_t count, const int64_t *v);

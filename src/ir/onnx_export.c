@@ -86,38 +86,52 @@ static Onnx__AttributeProto *attr_proto(pool *p, const ir_attr *a) {
   ap->has_type = 1;
   ap->type = (Onnx__AttributeProto__AttributeType)a->type;
   switch (a->type) {
-  case IR_ATTR_FLOAT: ap->has_f = 1; ap->f = a->f; break;
-  case IR_ATTR_INT: ap->has_i = 1; ap->i = a->i; break;
-  case IR_ATTR_STRING:
-    ap->has_s = 1;
-    ap->s.data = (uint8_t *)a->s;
-    ap->s.len = a->s_len;
-    break;
-  case IR_ATTR_TENSOR:
-    if (!(ap->t = tensor_proto(p, a->t, ""))) return NULL;
-    break;
-  case IR_ATTR_GRAPH:
-    if (!(ap->g = graph_proto(p, a->g))) return NULL;
-    break;
-  case IR_ATTR_FLOATS: ap->n_floats = a->n; ap->floats = a->floats; break;
-  case IR_ATTR_INTS: ap->n_ints = a->n; ap->ints = a->ints; break;
-  case IR_ATTR_STRINGS: {
-    ProtobufCBinaryData *s = palloc(p, a->n * sizeof *s);
-    if (!s) return NULL;
-    for (size_t i = 0; i < a->n; i++) {
-      s[i].data = (uint8_t *)a->strings[i];
-      s[i].len = strlen(a->strings[i]);
+    case IR_ATTR_FLOAT:
+      ap->has_f = 1;
+      ap->f = a->f;
+      break;
+    case IR_ATTR_INT:
+      ap->has_i = 1;
+      ap->i = a->i;
+      break;
+    case IR_ATTR_STRING:
+      ap->has_s = 1;
+      ap->s.data = (uint8_t *)a->s;
+      ap->s.len = a->s_len;
+      break;
+    case IR_ATTR_TENSOR:
+      if (!(ap->t = tensor_proto(p, a->t, ""))) return NULL;
+      break;
+    case IR_ATTR_GRAPH:
+      if (!(ap->g = graph_proto(p, a->g))) return NULL;
+      break;
+    case IR_ATTR_FLOATS:
+      ap->n_floats = a->n;
+      ap->floats = a->floats;
+      break;
+    case IR_ATTR_INTS:
+      ap->n_ints = a->n;
+      ap->ints = a->ints;
+      break;
+    case IR_ATTR_STRINGS: {
+      ProtobufCBinaryData *s = palloc(p, a->n * sizeof *s);
+      if (!s) return NULL;
+      for (size_t i = 0; i < a->n; i++) {
+        s[i].data = (uint8_t *)a->strings[i];
+        s[i].len = strlen(a->strings[i]);
+      }
+      ap->n_strings = a->n;
+      ap->strings = s;
+      break;
     }
-    ap->n_strings = a->n;
-    ap->strings = s;
-    break;
-  }
-  default: break;
+    default: break;
   }
   return ap;
 }
 
-static char *value_name(const ir_graph *g, int v) { return v >= 0 ? g->values[v].name : ""; }
+static char *value_name(const ir_graph *g, int v) {
+  return v >= 0 ? g->values[v].name : "";
+}
 
 static Onnx__NodeProto *node_proto(pool *p, const ir_graph *g, const ir_node *n) {
   Onnx__NodeProto *np = palloc(p, sizeof *np);
@@ -145,7 +159,9 @@ static Onnx__NodeProto *node_proto(pool *p, const ir_graph *g, const ir_node *n)
 
 /* A value is written as an initializer when it holds constant data that no node of this graph
  * produces and that does not come from an enclosing graph. */
-static int is_initializer(const ir_value *v) { return v->data && v->producer < 0 && !v->outer; }
+static int is_initializer(const ir_value *v) {
+  return v->data && v->producer < 0 && !v->outer;
+}
 
 static Onnx__GraphProto *graph_proto(pool *p, const ir_graph *g) {
   Onnx__GraphProto *gp = palloc(p, sizeof *gp);

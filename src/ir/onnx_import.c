@@ -62,8 +62,8 @@ static ptq_status parse_type(ir_value *v, const Onnx__TypeProto *tp, int require
     return PTQ_OK;
   }
   if (tt->shape->n_dim > PTQ_MAX_RANK)
-    return ptq_error(PTQ_ERR_UNSUPPORTED, "value '%s' has rank %zu > %d", v->name,
-                     tt->shape->n_dim, PTQ_MAX_RANK);
+    return ptq_error(PTQ_ERR_UNSUPPORTED, "value '%s' has rank %zu > %d", v->name, tt->shape->n_dim,
+                     PTQ_MAX_RANK);
   v->rank = (int)tt->shape->n_dim;
   for (int i = 0; i < v->rank; i++) {
     const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
@@ -89,61 +89,68 @@ static ptq_status parse_attr(const Onnx__AttributeProto *ap, ir_attr *a, ir_grap
                              const char *base_dir, int depth) {
   if (!(a->name = ptq_strdup(S(ap->name)))) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
   if (ap->ref_attr_name && ap->ref_attr_name[0])
-    return ptq_error(PTQ_ERR_UNSUPPORTED, "attribute '%s' refers to a function attribute",
-                     a->name);
+    return ptq_error(PTQ_ERR_UNSUPPORTED, "attribute '%s' refers to a function attribute", a->name);
   if (ap->doc_string && ap->doc_string[0] && !(a->doc_string = ptq_strdup(ap->doc_string)))
     return ptq_error(PTQ_ERR_NOMEM, "out of memory");
   int type = ap->has_type ? (int)ap->type : 0;
   if (type == 0) { /* IR version 1-style attributes without a type: infer from content */
-    if (ap->has_f) type = IR_ATTR_FLOAT;
-    else if (ap->has_i) type = IR_ATTR_INT;
-    else if (ap->has_s) type = IR_ATTR_STRING;
-    else if (ap->t) type = IR_ATTR_TENSOR;
-    else if (ap->g) type = IR_ATTR_GRAPH;
-    else if (ap->n_floats) type = IR_ATTR_FLOATS;
-    else if (ap->n_ints) type = IR_ATTR_INTS;
-    else if (ap->n_strings) type = IR_ATTR_STRINGS;
+    if (ap->has_f)
+      type = IR_ATTR_FLOAT;
+    else if (ap->has_i)
+      type = IR_ATTR_INT;
+    else if (ap->has_s)
+      type = IR_ATTR_STRING;
+    else if (ap->t)
+      type = IR_ATTR_TENSOR;
+    else if (ap->g)
+      type = IR_ATTR_GRAPH;
+    else if (ap->n_floats)
+      type = IR_ATTR_FLOATS;
+    else if (ap->n_ints)
+      type = IR_ATTR_INTS;
+    else if (ap->n_strings)
+      type = IR_ATTR_STRINGS;
   }
   a->type = (enum ir_attr_type)type;
   switch (type) {
-  case IR_ATTR_FLOAT: a->f = ap->f; break;
-  case IR_ATTR_INT: a->i = ap->i; break;
-  case IR_ATTR_STRING:
-    a->s_len = ap->s.len;
-    if (!(a->s = ptq_strndup((const char *)ap->s.data, ap->s.len)))
-      return ptq_error(PTQ_ERR_NOMEM, "out of memory");
-    break;
-  case IR_ATTR_TENSOR:
-    if (!ap->t) return ptq_error(PTQ_ERR_PARSE, "attribute '%s' has no tensor", a->name);
-    PTQ_TRY(onnx_tensor_to_ptq(ap->t, base_dir, &a->t));
-    break;
-  case IR_ATTR_GRAPH:
-    if (!ap->g) return ptq_error(PTQ_ERR_PARSE, "attribute '%s' has no graph", a->name);
-    if (!(a->g = ir_graph_create(g))) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
-    PTQ_TRY(parse_graph(ap->g, a->g, base_dir, depth + 1));
-    break;
-  case IR_ATTR_FLOATS:
-    a->n = ap->n_floats;
-    if (!(a->floats = ptq_malloc(a->n * sizeof(float))))
-      return ptq_error(PTQ_ERR_NOMEM, "out of memory");
-    if (a->n) memcpy(a->floats, ap->floats, a->n * sizeof(float));
-    break;
-  case IR_ATTR_INTS:
-    a->n = ap->n_ints;
-    if (!(a->ints = ptq_malloc(a->n * sizeof(int64_t))))
-      return ptq_error(PTQ_ERR_NOMEM, "out of memory");
-    if (a->n) memcpy(a->ints, ap->ints, a->n * sizeof(int64_t));
-    break;
-  case IR_ATTR_STRINGS:
-    if (!(a->strings = ptq_calloc(ap->n_strings, sizeof(char *))))
-      return ptq_error(PTQ_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < ap->n_strings; i++, a->n++)
-      if (!(a->strings[i] = ptq_strndup((const char *)ap->strings[i].data, ap->strings[i].len)))
+    case IR_ATTR_FLOAT: a->f = ap->f; break;
+    case IR_ATTR_INT: a->i = ap->i; break;
+    case IR_ATTR_STRING:
+      a->s_len = ap->s.len;
+      if (!(a->s = ptq_strndup((const char *)ap->s.data, ap->s.len)))
         return ptq_error(PTQ_ERR_NOMEM, "out of memory");
-    break;
-  default:
-    return ptq_error(PTQ_ERR_UNSUPPORTED, "attribute '%s' has unsupported type %d", a->name,
-                     type);
+      break;
+    case IR_ATTR_TENSOR:
+      if (!ap->t) return ptq_error(PTQ_ERR_PARSE, "attribute '%s' has no tensor", a->name);
+      PTQ_TRY(onnx_tensor_to_ptq(ap->t, base_dir, &a->t));
+      break;
+    case IR_ATTR_GRAPH:
+      if (!ap->g) return ptq_error(PTQ_ERR_PARSE, "attribute '%s' has no graph", a->name);
+      if (!(a->g = ir_graph_create(g))) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      PTQ_TRY(parse_graph(ap->g, a->g, base_dir, depth + 1));
+      break;
+    case IR_ATTR_FLOATS:
+      a->n = ap->n_floats;
+      if (!(a->floats = ptq_malloc(a->n * sizeof(float))))
+        return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      if (a->n) memcpy(a->floats, ap->floats, a->n * sizeof(float));
+      break;
+    case IR_ATTR_INTS:
+      a->n = ap->n_ints;
+      if (!(a->ints = ptq_malloc(a->n * sizeof(int64_t))))
+        return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      if (a->n) memcpy(a->ints, ap->ints, a->n * sizeof(int64_t));
+      break;
+    case IR_ATTR_STRINGS:
+      if (!(a->strings = ptq_calloc(ap->n_strings, sizeof(char *))))
+        return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      for (size_t i = 0; i < ap->n_strings; i++, a->n++)
+        if (!(a->strings[i] = ptq_strndup((const char *)ap->strings[i].data, ap->strings[i].len)))
+          return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      break;
+    default:
+      return ptq_error(PTQ_ERR_UNSUPPORTED, "attribute '%s' has unsupported type %d", a->name,
+                       type);
   }
   return PTQ_OK;
 }

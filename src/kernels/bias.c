@@ -19,23 +19,22 @@ void ptq_fill_bias(float *y, const float *bias, int64_t c, int64_t hw) {
 void ptq_act_apply(const ptq_act *act, float *y, int64_t n) {
   if (!act) return;
   switch (act->kind) {
-  case PTQ_ACT_NONE:
-    return;
-  case PTQ_ACT_RELU:
-    for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
-    return;
-  case PTQ_ACT_CLIP: {
-    const float lo = act->lo, hi = act->hi;
-    for (int64_t i = 0; i < n; i++) {
-      const float v = y[i] < lo ? lo : y[i];
-      y[i] = v > hi ? hi : v;
+    case PTQ_ACT_NONE: return;
+    case PTQ_ACT_RELU:
+      for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
+      return;
+    case PTQ_ACT_CLIP: {
+      const float lo = act->lo, hi = act->hi;
+      for (int64_t i = 0; i < n; i++) {
+        const float v = y[i] < lo ? lo : y[i];
+        y[i] = v > hi ? hi : v;
+      }
+      return;
     }
-    return;
-  }
-  case PTQ_ACT_LEAKY: {
-    const float a = act->alpha;
-    for (int64_t i = 0; i < n; i++) y[i] = y[i] >= 0 ? y[i] : a * y[i];
-    return;
-  }
+    case PTQ_ACT_LEAKY: {
+      const float a = act->alpha;
+      for (int64_t i = 0; i < n; i++) y[i] = y[i] >= 0 ? y[i] : a * y[i];
+      return;
+    }
   }
 }

@@ -11,7 +11,9 @@
 #include "kernels/kernels_internal.h"
 #include "util/util.h"
 
-static int conv_is_depthwise(const ptq_conv_params *p) { return p->c_in / p->group == 1; }
+static int conv_is_depthwise(const ptq_conv_params *p) {
+  return p->c_in / p->group == 1;
+}
 
 static int conv_is_pointwise(const ptq_conv_params *p) {
   return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_t == 0 &&
@@ -33,8 +35,8 @@ static int unit_threads(const ptq_conv_params *p) {
   const int t = ptq_threads();
   const int64_t units = p->n * p->group;
   if (t <= 1 || units < 2 || conv_is_depthwise(p)) return 1;
-  const int64_t macs = p->c_out / p->group * p->h_out * p->w_out * (p->c_in / p->group) *
-                       p->k_h * p->k_w;
+  const int64_t macs =
+      p->c_out / p->group * p->h_out * p->w_out * (p->c_in / p->group) * p->k_h * p->k_w;
   if (macs * units < PTQ_PAR_MIN_MACS) return 1;
   if (macs >= PTQ_PAR_MIN_MACS && units < 4 * (int64_t)t) return 1;
   return units < t ? (int)units : t;

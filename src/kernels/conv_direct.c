@@ -99,24 +99,24 @@ static void load_input(const ptq_conv_params *p, const layout *l, int64_t c, con
 /* The fused activation on one vector (see ptq_act for the NaN behaviour). */
 static inline __m256 act8(const ptq_act *act, __m256 v) {
   switch (act->kind) {
-  case PTQ_ACT_RELU:
-    return _mm256_max_ps(v, _mm256_setzero_ps());
-  case PTQ_ACT_CLIP:
-    return _mm256_min_ps(_mm256_set1_ps(act->hi), _mm256_max_ps(_mm256_set1_ps(act->lo), v));
-  case PTQ_ACT_LEAKY:
-    return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(act->alpha)),
-                            _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NGE_UQ));
-  case PTQ_ACT_NONE:
-    break;
+    case PTQ_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
+    case PTQ_ACT_CLIP:
+      return _mm256_min_ps(_mm256_set1_ps(act->hi), _mm256_max_ps(_mm256_set1_ps(act->lo), v));
+    case PTQ_ACT_LEAKY:
+      return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(act->alpha)),
+                              _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NGE_UQ));
+    case PTQ_ACT_NONE: break;
   }
   return v;
 }
 
 /* Accumulates and stores NOC (<= OC_BLOCK) output channels starting at oc0 for the flattened
  * outputs [q0, q0 + Q_BLOCK). koff[t] is the offset of tap t = kh*k_w + kw within a channel. */
-static inline __attribute__((always_inline)) void
-block(const ptq_conv_params *p, const layout *l, const float *xq, const float *w, const float *bias,
-      float *y, const int64_t *koff, int64_t oc0, int64_t q0, int noc) {
+static inline __attribute__((always_inline)) void block(const ptq_conv_params *p, const layout *l,
+                                                        const float *xq, const float *w,
+                                                        const float *bias, float *y,
+                                                        const int64_t *koff, int64_t oc0,
+                                                        int64_t q0, int noc) {
   const int64_t kk = p->k_h * p->k_w, cin_kk = p->c_in / p->group * kk;
   const int64_t g_cin = p->c_in / p->group;
   __m256 acc[OC_BLOCK][Q_VECS];
@@ -178,29 +178,18 @@ static void conv_group(const ptq_conv_params *p, const layout *l, const float *x
   load_input(p, l, p->c_in / p->group, x, xq);
   const int64_t units = l->q_blocks * oc_blocks;
   const int threads = ptq_threads();
-#pragma omp parallel for schedule(dynamic, ptq_dyn_chunk(units, threads)) num_threads(threads) \
-    if (units * Q_BLOCK * OC_BLOCK * (p->c_in / p->group) * p->k_h * p->k_w >= PTQ_PAR_MIN_MACS)
+#pragma omp parallel for schedule(dynamic, ptq_dyn_chunk(units, threads)) num_threads(  \
+    threads) if (units * Q_BLOCK * OC_BLOCK * (p->c_in / p->group) * p->k_h * p->k_w >= \
+                 PTQ_PAR_MIN_MACS)
   for (int64_t u = 0; u < units; u++) {
     const int64_t q0 = u / oc_blocks * Q_BLOCK, oc0 = u % oc_blocks * OC_BLOCK;
     switch (g_cout - oc0 < OC_BLOCK ? g_cout - oc0 : OC_BLOCK) {
-    case 1:
-      block(p, l, xq, w, bias, y, koff, oc0, q0, 1);
-      break;
-    case 2:
-      block(p, l, xq, w, bias, y, koff, oc0, q0, 2);
-      break;
-    case 3:
-      block(p, l, xq, w, bias, y, koff, oc0, q0, 3);
-      break;
-    case 4:
-      block(p, l, xq, w, bias, y, koff, oc0, q0, 4);
-      break;
-    case 5:
-      block(p, l, xq, w, bias, y, koff, oc0, q0, 5);
-      break;
-    default:
-      block(p, l, xq, w, bias, y, koff, oc0, q0, OC_BLOCK);
-      break;
+      case 1: block(p, l, xq, w, bias, y, koff, oc0, q0, 1); break;
+      case 2: block(p, l, xq, w, bias, y, koff, oc0, q0, 2); break;
+      case 3: block(p, l, xq, w, bias, y, koff, oc0, q0, 3); break;
+      case 4: block(p, l, xq, w, bias, y, koff, oc0, q0, 4); break;
+      case 5: block(p, l, xq, w, bias, y, koff, oc0, q0, 5); break;
+      default: block(p, l, xq, w, bias, y, koff, oc0, q0, OC_BLOCK); break;
     }
   }
 }

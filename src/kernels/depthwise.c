@@ -96,15 +96,13 @@ static enum band_kind band_kind_of(const ptq_conv_params *p) {
 static int64_t band_max_rows(const ptq_conv_params *p, enum band_kind kind, int64_t wp) {
   const int64_t cap = PTQ_DW_BUF / wp, halo = (p->k_h - 1) * p->dil_h;
   switch (kind) {
-  case BAND_S1:
-    return cap > halo ? cap - halo : 0;
-  case BAND_3X3_S2: {
-    /* (4*rows + 2) half-width rows of (wp + 1) / 2 floats */
-    const int64_t half_rows = PTQ_DW_BUF / ((wp + 1) / 2);
-    return half_rows >= 6 ? (half_rows - 2) / 4 : 0;
-  }
-  case BAND_ROWS:
-    break;
+    case BAND_S1: return cap > halo ? cap - halo : 0;
+    case BAND_3X3_S2: {
+      /* (4*rows + 2) half-width rows of (wp + 1) / 2 floats */
+      const int64_t half_rows = PTQ_DW_BUF / ((wp + 1) / 2);
+      return half_rows >= 6 ? (half_rows - 2) / 4 : 0;
+    }
+    case BAND_ROWS: break;
   }
   return cap > halo ? (cap - halo - 1) / p->stride_h + 1 : 0;
 }
@@ -237,7 +235,7 @@ void ptq_conv2d_depthwise_f32(const ptq_conv_params *p, const float *x, const fl
   {
     _Alignas(64) float xb[PTQ_DW_BUF];
     _Alignas(64) float tb[PTQ_DW_BUF];
-#pragma omp for schedule(dynamic, ptq_dyn_chunk(planes * bands, threads))
+#pragma omp for schedule(dynamic, ptq_dyn_chunk(planes *bands, threads))
     for (int64_t u = 0; u < planes * bands; u++) {
       const int64_t pi = u / bands, oh0 = u % bands * band_h;
       const int64_t oh1 = oh0 + band_h < h_out ? oh0 + band_h : h_out;

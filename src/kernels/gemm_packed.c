@@ -62,9 +62,12 @@ static enum gemm_isa isa_choose(void) {
   const char *env = getenv("PTQ_ISA");
   if (!env || !*env) return best;
   enum gemm_isa want = best;
-  if (strcmp(env, "scalar") == 0) want = ISA_SCALAR;
-  else if (strcmp(env, "avx2") == 0) want = ISA_AVX2;
-  else if (strcmp(env, "avx512") == 0) want = ISA_AVX512;
+  if (strcmp(env, "scalar") == 0)
+    want = ISA_SCALAR;
+  else if (strcmp(env, "avx2") == 0)
+    want = ISA_AVX2;
+  else if (strcmp(env, "avx512") == 0)
+    want = ISA_AVX512;
   return want <= best ? want : best;
 }
 
@@ -76,20 +79,20 @@ ptq_packed_a *ptq_sgemm_pack(int64_t m, int64_t k, const float *a, int64_t lda) 
   pa->isa = isa_choose();
   switch (pa->isa) {
 #if PTQ_HAVE_X86_KERNELS
-  case ISA_AVX512:
-    pa->mr = PTQ_GEMM_AVX512_MR, pa->nr = PTQ_GEMM_AVX512_NR;
-    pa->kernel = ptq_gemm_ukernel_avx512;
-    break;
-  case ISA_AVX2:
-    pa->mr = PTQ_GEMM_AVX2_MR, pa->nr = PTQ_GEMM_AVX2_NR;
-    pa->kernel = ptq_gemm_ukernel_avx2;
-    break;
+    case ISA_AVX512:
+      pa->mr = PTQ_GEMM_AVX512_MR, pa->nr = PTQ_GEMM_AVX512_NR;
+      pa->kernel = ptq_gemm_ukernel_avx512;
+      break;
+    case ISA_AVX2:
+      pa->mr = PTQ_GEMM_AVX2_MR, pa->nr = PTQ_GEMM_AVX2_NR;
+      pa->kernel = ptq_gemm_ukernel_avx2;
+      break;
 #endif
-  default:
-    pa->isa = ISA_SCALAR;
-    pa->mr = SCALAR_MR, pa->nr = SCALAR_NR;
-    pa->kernel = ukernel_scalar;
-    break;
+    default:
+      pa->isa = ISA_SCALAR;
+      pa->mr = SCALAR_MR, pa->nr = SCALAR_NR;
+      pa->kernel = ukernel_scalar;
+      break;
   }
   const int64_t panels = (m + pa->mr - 1) / pa->mr;
   const size_t floats = (size_t)(panels * pa->mr) * (size_t)(k > 0 ? k : 1);
@@ -118,12 +121,9 @@ void ptq_sgemm_packed_free(ptq_packed_a *pa) {
 
 const char *ptq_sgemm_packed_isa(const ptq_packed_a *pa) {
   switch (pa->isa) {
-  case ISA_AVX512:
-    return "avx512";
-  case ISA_AVX2:
-    return "avx2";
-  default:
-    return "scalar";
+    case ISA_AVX512: return "avx512";
+    case ISA_AVX2: return "avx2";
+    default: return "scalar";
   }
 }
 
@@ -138,8 +138,8 @@ void ptq_sgemm_packed(const ptq_packed_a *pa, int64_t n, const float *b, int64_t
   const int64_t units = blocks * panels;
   const ptq_gemm_ukernel kern = pa->kernel;
   const int threads = ptq_threads();
-#pragma omp parallel for schedule(dynamic, ptq_dyn_chunk(units, threads)) num_threads(threads) \
-    if (units > 1 && m * n * (k + 1) >= PTQ_PAR_MIN_MACS)
+#pragma omp parallel for schedule(dynamic, ptq_dyn_chunk(units, threads)) \
+    num_threads(threads) if (units > 1 && m * n * (k + 1) >= PTQ_PAR_MIN_MACS)
   for (int64_t u = 0; u < units; u++) {
     const int64_t j0 = u / panels * nc, pi = u % panels, i0 = pi * mr;
     const int64_t j1 = j0 + nc < n ? j0 + nc : n;

@@ -12,16 +12,15 @@
 
 static TGT inline __m512 act512(const ptq_act *act, __m512 v) {
   switch (act ? act->kind : PTQ_ACT_NONE) {
-  case PTQ_ACT_RELU: /* max(v, 0) is v > 0 ? v : 0, NaN -> 0 */
-    return _mm512_max_ps(v, _mm512_setzero_ps());
-  case PTQ_ACT_CLIP: /* max(lo, v) is v < lo ? lo : v; min(hi, w) is w > hi ? hi : w */
-    return _mm512_min_ps(_mm512_set1_ps(act->hi), _mm512_max_ps(_mm512_set1_ps(act->lo), v));
-  case PTQ_ACT_LEAKY: {
-    const __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NGE_UQ);
-    return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(act->alpha));
-  }
-  default:
-    return v;
+    case PTQ_ACT_RELU: /* max(v, 0) is v > 0 ? v : 0, NaN -> 0 */
+      return _mm512_max_ps(v, _mm512_setzero_ps());
+    case PTQ_ACT_CLIP: /* max(lo, v) is v < lo ? lo : v; min(hi, w) is w > hi ? hi : w */
+      return _mm512_min_ps(_mm512_set1_ps(act->hi), _mm512_max_ps(_mm512_set1_ps(act->lo), v));
+    case PTQ_ACT_LEAKY: {
+      const __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NGE_UQ);
+      return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(act->alpha));
+    }
+    default: return v;
   }
 }
 
@@ -29,11 +28,13 @@ static TGT inline __m512 act512(const ptq_act *act, __m512 v) {
  * by the row count would live on the stack). */
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-static TGT inline __attribute__((always_inline)) void
-tile(int64_t k, const float *ap, const float *b, int64_t ldb, const float *bias,
-     const ptq_act *act, float *c, int64_t ldc, int mr_valid, int nr_valid, const int nv) {
+static TGT inline __attribute__((always_inline)) void tile(int64_t k, const float *ap,
+                                                           const float *b, int64_t ldb,
+                                                           const float *bias, const ptq_act *act,
+                                                           float *c, int64_t ldc, int mr_valid,
+                                                           int nr_valid, const int nv) {
   const __mmask16 m0 = nr_valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr_valid) - 1);
-  const __mmask16 m1 = nr_valid >= 32   ? (__mmask16)0xFFFF
+  const __mmask16 m1 = nr_valid >= 32  ? (__mmask16)0xFFFF
                        : nr_valid > 16 ? (__mmask16)((1u << (nr_valid - 16)) - 1)
                                        : (__mmask16)0;
 #define DECL(i) __m512 a##i##0 = _mm512_setzero_ps(), a##i##1 = _mm512_setzero_ps();
@@ -44,21 +45,21 @@ tile(int64_t k, const float *ap, const float *b, int64_t ldb, const float *bias,
     _mm_prefetch((const char *)(al + 16 * MR), _MM_HINT_T0);
     const __m512 b0 = _mm512_maskz_loadu_ps(m0, bl);
     const __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(m1, bl + 16) : _mm512_setzero_ps();
-#define STEP(i)                                                                                  \
-  {                                                                                              \
-    const __m512 av = _mm512_set1_ps(al[i]);                                                     \
-    a##i##0 = _mm512_fmadd_ps(av, b0, a##i##0);                                                  \
-    if (nv > 1) a##i##1 = _mm512_fmadd_ps(av, b1, a##i##1);                                      \
+#define STEP(i)                                             \
+  {                                                         \
+    const __m512 av = _mm512_set1_ps(al[i]);                \
+    a##i##0 = _mm512_fmadd_ps(av, b0, a##i##0);             \
+    if (nv > 1) a##i##1 = _mm512_fmadd_ps(av, b1, a##i##1); \
   }
     ROWS(STEP)
 #undef STEP
   }
-#define STORE(i)                                                                                 \
-  if (i < mr_valid) {                                                                            \
-    const __m512 bi = _mm512_set1_ps(bias ? bias[i] : 0.0f);                                     \
-    _mm512_mask_storeu_ps(c + i * ldc, m0, act512(act, _mm512_add_ps(a##i##0, bi)));             \
-    if (nv > 1)                                                                                  \
-      _mm512_mask_storeu_ps(c + i * ldc + 16, m1, act512(act, _mm512_add_ps(a##i##1, bi)));      \
+#define STORE(i)                                                                            \
+  if (i < mr_valid) {                                                                       \
+    const __m512 bi = _mm512_set1_ps(bias ? bias[i] : 0.0f);                                \
+    _mm512_mask_storeu_ps(c + i * ldc, m0, act512(act, _mm512_add_ps(a##i##0, bi)));        \
+    if (nv > 1)                                                                             \
+      _mm512_mask_storeu_ps(c + i * ldc + 16, m1, act512(act, _mm512_add_ps(a##i##1, bi))); \
   }
   ROWS(STORE)
 #undef STORE
@@ -67,8 +68,10 @@ tile(int64_t k, const float *ap, const float *b, int64_t ldb, const float *bias,
 TGT void ptq_gemm_ukernel_avx512(int64_t k, const float *ap, const float *b, int64_t ldb,
                                  const float *bias, const ptq_act *act, float *c, int64_t ldc,
                                  int mr_valid, int nr_valid) {
-  if (nr_valid > 16) tile(k, ap, b, ldb, bias, act, c, ldc, mr_valid, nr_valid, 2);
-  else tile(k, ap, b, ldb, bias, act, c, ldc, mr_valid, nr_valid, 1);
+  if (nr_valid > 16)
+    tile(k, ap, b, ldb, bias, act, c, ldc, mr_valid, nr_valid, 2);
+  else
+    tile(k, ap, b, ldb, bias, act, c, ldc, mr_valid, nr_valid, 1);
 }
 
 #endif

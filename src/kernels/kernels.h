@@ -80,8 +80,8 @@ typedef struct ptq_deconv_params {
   int64_t out_pad_h, out_pad_w;
 } ptq_deconv_params;
 size_t ptq_deconv2d_scratch_size(const ptq_deconv_params *p);
-void ptq_deconv2d_f32(const ptq_deconv_params *p, const float *x, const float *w,
-                      const float *bias, float *y, float *scratch);
+void ptq_deconv2d_f32(const ptq_deconv_params *p, const float *x, const float *w, const float *bias,
+                      float *y, float *scratch);
 
 /* 2-D pooling over NCHW. Padding cells are ignored by max; for average they count only if
  * count_include_pad. Output size is computed by the caller (ceil_mode handled there); windows
@@ -118,8 +118,8 @@ typedef struct ptq_resize_params {
   enum ptq_resize_mode mode;
   enum ptq_resize_coord coord;
   enum ptq_resize_nearest nearest;
-  float cubic_coeff_a;   /* -0.75 default */
-  int exclude_outside;   /* cubic only */
+  float cubic_coeff_a; /* -0.75 default */
+  int exclude_outside; /* cubic only */
 } ptq_resize_params;
 void ptq_resize2d_f32(const ptq_resize_params *p, const float *x, float *y);
 

@@ -9,7 +9,7 @@
 void ptq_maxpool2d_f32(const ptq_pool_params *p, const float *x, float *y) {
   const int64_t planes = p->n * p->c, h_out = p->h_out, w_out = p->w_out;
   const int64_t hw_in = p->h_in * p->w_in;
-#pragma omp parallel for collapse(2) schedule(static)                                              \
+#pragma omp parallel for collapse(2) schedule(static) \
     num_threads(ptq_threads()) if (planes * h_out * w_out * p->k_h * p->k_w >= PTQ_PAR_MIN_WORK)
   for (int64_t pi = 0; pi < planes; pi++) {
     for (int64_t oh = 0; oh < h_out; oh++) {
@@ -43,7 +43,7 @@ void ptq_avgpool2d_f32(const ptq_pool_params *p, const float *x, float *y) {
   const int64_t planes = p->n * p->c, h_out = p->h_out, w_out = p->w_out;
   const int64_t hw_in = p->h_in * p->w_in;
   const int64_t h_padded = p->h_in + p->pad_t + p->pad_b, w_padded = p->w_in + p->pad_l + p->pad_r;
-#pragma omp parallel for collapse(2) schedule(static)                                              \
+#pragma omp parallel for collapse(2) schedule(static) \
     num_threads(ptq_threads()) if (planes * h_out * w_out * p->k_h * p->k_w >= PTQ_PAR_MIN_WORK)
   for (int64_t pi = 0; pi < planes; pi++) {
     for (int64_t oh = 0; oh < h_out; oh++) {
@@ -74,7 +74,7 @@ void ptq_avgpool2d_f32(const ptq_pool_params *p, const float *x, float *y) {
 /* Accumulates in double. An empty plane (hw == 0) yields 0. */
 void ptq_global_avgpool_f32(int64_t n, int64_t c, int64_t hw, const float *x, float *y) {
   const int64_t planes = n * c;
-#pragma omp parallel for schedule(static)                                                          \
+#pragma omp parallel for schedule(static) \
     num_threads(ptq_threads()) if (planes * hw >= 4 * PTQ_PAR_MIN_WORK)
   for (int64_t pi = 0; pi < planes; pi++) {
     const float *xp = x + pi * hw;

@@ -25,37 +25,28 @@ static float source_coord(enum ptq_resize_coord mode, int64_t o, float scale, in
                           int64_t len_out) {
   const float x = (float)o, s = scale, half = 0.5f;
   switch (mode) {
-  case PTQ_COORD_HALF_PIXEL:
-    return (x + half) / s - half;
-  case PTQ_COORD_PYTORCH_HALF_PIXEL:
-    return len_out > 1 ? (x + half) / s - half : 0;
-  case PTQ_COORD_ALIGN_CORNERS:
-    return len_out > 1 ? x * (float)(len_in - 1) / (s * (float)len_in - 1.0f) : 0;
-  case PTQ_COORD_ASYMMETRIC:
-    return x / s;
-  case PTQ_COORD_TF_HALF_PIXEL_FOR_CENTERS:
-    return (x + half) / s;
+    case PTQ_COORD_HALF_PIXEL: return (x + half) / s - half;
+    case PTQ_COORD_PYTORCH_HALF_PIXEL: return len_out > 1 ? (x + half) / s - half : 0;
+    case PTQ_COORD_ALIGN_CORNERS:
+      return len_out > 1 ? x * (float)(len_in - 1) / (s * (float)len_in - 1.0f) : 0;
+    case PTQ_COORD_ASYMMETRIC: return x / s;
+    case PTQ_COORD_TF_HALF_PIXEL_FOR_CENTERS: return (x + half) / s;
   }
   return 0;
 }
 
-static int64_t clamp_index(int64_t i, int64_t len) { return i < 0 ? 0 : i >= len ? len - 1 : i; }
+static int64_t clamp_index(int64_t i, int64_t len) {
+  return i < 0 ? 0 : i >= len ? len - 1 : i;
+}
 
 static void nearest_taps(enum ptq_resize_nearest mode, float xo, int64_t len_in, axis_taps *t) {
   const float f = floorf(xo), r = xo - f, half = 0.5f;
   int64_t i = (int64_t)f;
   switch (mode) {
-  case PTQ_NEAREST_ROUND_PREFER_FLOOR:
-    i += r > half;
-    break;
-  case PTQ_NEAREST_ROUND_PREFER_CEIL:
-    i += r >= half;
-    break;
-  case PTQ_NEAREST_FLOOR:
-    break;
-  case PTQ_NEAREST_CEIL:
-    i += r > 0;
-    break;
+    case PTQ_NEAREST_ROUND_PREFER_FLOOR: i += r > half; break;
+    case PTQ_NEAREST_ROUND_PREFER_CEIL: i += r >= half; break;
+    case PTQ_NEAREST_FLOOR: break;
+    case PTQ_NEAREST_CEIL: i += r > 0; break;
   }
   t->idx[0] = clamp_index(i, len_in);
   t->c[0] = 1.0f;
@@ -96,15 +87,9 @@ static void axis_taps_for(const ptq_resize_params *p, int64_t o, float scale, in
                           int64_t len_out, axis_taps *t) {
   const float xo = source_coord(p->coord, o, scale, len_in, len_out);
   switch (p->mode) {
-  case PTQ_RESIZE_NEAREST:
-    nearest_taps(p->nearest, xo, len_in, t);
-    break;
-  case PTQ_RESIZE_LINEAR:
-    linear_taps(xo, len_in, t);
-    break;
-  case PTQ_RESIZE_CUBIC:
-    cubic_taps(xo, len_in, p->cubic_coeff_a, p->exclude_outside, t);
-    break;
+    case PTQ_RESIZE_NEAREST: nearest_taps(p->nearest, xo, len_in, t); break;
+    case PTQ_RESIZE_LINEAR: linear_taps(xo, len_in, t); break;
+    case PTQ_RESIZE_CUBIC: cubic_taps(xo, len_in, p->cubic_coeff_a, p->exclude_outside, t); break;
   }
 }
 
@@ -113,36 +98,36 @@ static void resize_row(const ptq_resize_params *p, const float *restrict xp, con
                        const axis_taps *tw, int64_t nb, float *restrict yr) {
   const int64_t w_in = p->w_in;
   switch (p->mode) {
-  case PTQ_RESIZE_NEAREST: {
-    const float *xr = xp + th->idx[0] * w_in;
-    for (int64_t j = 0; j < nb; j++) yr[j] = xr[tw[j].idx[0]];
-    break;
-  }
-  case PTQ_RESIZE_LINEAR: {
-    const float *r0 = xp + th->idx[0] * w_in, *r1 = xp + th->idx[1] * w_in;
-    const float h0 = th->c[0], h1 = th->c[1];
-    for (int64_t j = 0; j < nb; j++) {
-      const axis_taps *t = &tw[j];
-      const int64_t c0 = t->idx[0], c1 = t->idx[1];
-      yr[j] = t->c[0] * (h0 * r0[c0] + h1 * r1[c0]) + t->c[1] * (h0 * r0[c1] + h1 * r1[c1]);
+    case PTQ_RESIZE_NEAREST: {
+      const float *xr = xp + th->idx[0] * w_in;
+      for (int64_t j = 0; j < nb; j++) yr[j] = xr[tw[j].idx[0]];
+      break;
     }
-    break;
-  }
-  case PTQ_RESIZE_CUBIC: {
-    const float *r[4];
-    for (int k = 0; k < 4; k++) r[k] = xp + th->idx[k] * w_in;
-    for (int64_t j = 0; j < nb; j++) {
-      const axis_taps *t = &tw[j];
-      float acc = 0.0f;
-      for (int m = 0; m < 4; m++) {
-        const int64_t c = t->idx[m];
-        acc += t->c[m] *
-               (th->c[0] * r[0][c] + th->c[1] * r[1][c] + th->c[2] * r[2][c] + th->c[3] * r[3][c]);
+    case PTQ_RESIZE_LINEAR: {
+      const float *r0 = xp + th->idx[0] * w_in, *r1 = xp + th->idx[1] * w_in;
+      const float h0 = th->c[0], h1 = th->c[1];
+      for (int64_t j = 0; j < nb; j++) {
+        const axis_taps *t = &tw[j];
+        const int64_t c0 = t->idx[0], c1 = t->idx[1];
+        yr[j] = t->c[0] * (h0 * r0[c0] + h1 * r1[c0]) + t->c[1] * (h0 * r0[c1] + h1 * r1[c1]);
       }
-      yr[j] = acc;
+      break;
     }
-    break;
-  }
+    case PTQ_RESIZE_CUBIC: {
+      const float *r[4];
+      for (int k = 0; k < 4; k++) r[k] = xp + th->idx[k] * w_in;
+      for (int64_t j = 0; j < nb; j++) {
+        const axis_taps *t = &tw[j];
+        float acc = 0.0f;
+        for (int m = 0; m < 4; m++) {
+          const int64_t c = t->idx[m];
+          acc += t->c[m] * (th->c[0] * r[0][c] + th->c[1] * r[1][c] + th->c[2] * r[2][c] +
+                            th->c[3] * r[3][c]);
+        }
+        yr[j] = acc;
+      }
+      break;
+    }
   }
 }
 

@@ -9,21 +9,28 @@
 
 int onnx_dtype_supported(int32_t t) {
   switch (t) {
-  case PTQ_DT_FLOAT: case PTQ_DT_UINT8: case PTQ_DT_INT8: case PTQ_DT_UINT16:
-  case PTQ_DT_INT16: case PTQ_DT_INT32: case PTQ_DT_INT64: case PTQ_DT_BOOL:
-  case PTQ_DT_FLOAT16: case PTQ_DT_DOUBLE: case PTQ_DT_UINT32: case PTQ_DT_UINT64:
-    return 1;
-  default:
-    return 0;
+    case PTQ_DT_FLOAT:
+    case PTQ_DT_UINT8:
+    case PTQ_DT_INT8:
+    case PTQ_DT_UINT16:
+    case PTQ_DT_INT16:
+    case PTQ_DT_INT32:
+    case PTQ_DT_INT64:
+    case PTQ_DT_BOOL:
+    case PTQ_DT_FLOAT16:
+    case PTQ_DT_DOUBLE:
+    case PTQ_DT_UINT32:
+    case PTQ_DT_UINT64: return 1;
+    default: return 0;
   }
 }
 
 const char *onnx_type_name(int32_t t) {
-  static const char *names[] = {"undefined", "float", "uint8", "int8", "uint16", "int16",
-                                "int32", "int64", "string", "bool", "float16", "double",
-                                "uint32", "uint64", "complex64", "complex128", "bfloat16",
-                                "float8e4m3fn", "float8e4m3fnuz", "float8e5m2",
-                                "float8e5m2fnuz", "uint4", "int4"};
+  static const char *names[] = {
+      "undefined",      "float",      "uint8",          "int8",       "uint16",   "int16",
+      "int32",          "int64",      "string",         "bool",       "float16",  "double",
+      "uint32",         "uint64",     "complex64",      "complex128", "bfloat16", "float8e4m3fn",
+      "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4",      "int4"};
   return t >= 0 && t < (int32_t)(sizeof names / sizeof *names) ? names[t] : "unknown";
 }
 
@@ -82,8 +89,7 @@ static ptq_status read_external(const Onnx__TensorProto *tp, const char *base_di
   return st;
 }
 
-ptq_status onnx_tensor_to_ptq(const Onnx__TensorProto *tp, const char *base_dir,
-                              ptq_tensor **out) {
+ptq_status onnx_tensor_to_ptq(const Onnx__TensorProto *tp, const char *base_dir, ptq_tensor **out) {
   *out = NULL;
   const char *name = S(tp->name);
   int32_t dt = tp->has_data_type ? tp->data_type : 0;
@@ -93,8 +99,7 @@ ptq_status onnx_tensor_to_ptq(const Onnx__TensorProto *tp, const char *base_dir,
   if (tp->n_dims > PTQ_MAX_RANK)
     return ptq_error(PTQ_ERR_UNSUPPORTED, "tensor '%s' has rank %zu > %d", name, tp->n_dims,
                      PTQ_MAX_RANK);
-  if (tp->segment)
-    return ptq_error(PTQ_ERR_UNSUPPORTED, "tensor '%s' uses segments", name);
+  if (tp->segment) return ptq_error(PTQ_ERR_UNSUPPORTED, "tensor '%s' uses segments", name);
   for (size_t i = 0; i < tp->n_dims; i++)
     if (tp->dims[i] < 0)
       return ptq_error(PTQ_ERR_INVALID_MODEL, "tensor '%s' has negative dimension %lld", name,
@@ -105,8 +110,8 @@ ptq_status onnx_tensor_to_ptq(const Onnx__TensorProto *tp, const char *base_dir,
       return ptq_error(PTQ_ERR_INVALID_MODEL, "tensor '%s' is too large", name);
   size_t es = ptq_dtype_size((ptq_dtype)dt), bytes = (size_t)numel * es;
   /* Check the payload size before allocating, so a lying header cannot force a huge alloc. */
-  int external = tp->has_data_location &&
-                 tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+  int external =
+      tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
   size_t have = 0;
   if (external) {
     have = bytes;
@@ -114,11 +119,12 @@ ptq_status onnx_tensor_to_ptq(const Onnx__TensorProto *tp, const char *base_dir,
     have = tp->raw_data.len;
   } else {
     switch (dt) {
-    case PTQ_DT_FLOAT: have = tp->n_float_data; break;
-    case PTQ_DT_INT64: have = tp->n_int64_data; break;
-    case PTQ_DT_DOUBLE: have = tp->n_double_data; break;
-    case PTQ_DT_UINT32: case PTQ_DT_UINT64: have = tp->n_uint64_data; break;
-    default: have = tp->n_int32_data; break;
+      case PTQ_DT_FLOAT: have = tp->n_float_data; break;
+      case PTQ_DT_INT64: have = tp->n_int64_data; break;
+      case PTQ_DT_DOUBLE: have = tp->n_double_data; break;
+      case PTQ_DT_UINT32:
+      case PTQ_DT_UINT64: have = tp->n_uint64_data; break;
+      default: have = tp->n_int32_data; break;
     }
     have *= es;
   }
@@ -137,20 +143,19 @@ ptq_status onnx_tensor_to_ptq(const Onnx__TensorProto *tp, const char *base_dir,
   } else {
     for (int64_t i = 0; i < numel; i++) {
       switch (dt) {
-      case PTQ_DT_FLOAT: ((float *)t->data)[i] = tp->float_data[i]; break;
-      case PTQ_DT_INT64: ((int64_t *)t->data)[i] = tp->int64_data[i]; break;
-      case PTQ_DT_DOUBLE: ((double *)t->data)[i] = tp->double_data[i]; break;
-      case PTQ_DT_UINT64: ((uint64_t *)t->data)[i] = tp->uint64_data[i]; break;
-      case PTQ_DT_UINT32: ((uint32_t *)t->data)[i] = (uint32_t)tp->uint64_data[i]; break;
-      case PTQ_DT_INT32: ((int32_t *)t->data)[i] = tp->int32_data[i]; break;
-      case PTQ_DT_INT16: ((int16_t *)t->data)[i] = (int16_t)tp->int32_data[i]; break;
-      case PTQ_DT_UINT16: case PTQ_DT_FLOAT16:
-        ((uint16_t *)t->data)[i] = (uint16_t)tp->int32_data[i];
-        break;
-      case PTQ_DT_INT8: ((int8_t *)t->data)[i] = (int8_t)tp->int32_data[i]; break;
-      case PTQ_DT_UINT8: ((uint8_t *)t->data)[i] = (uint8_t)tp->int32_data[i]; break;
-      case PTQ_DT_BOOL: ((uint8_t *)t->data)[i] = tp->int32_data[i] != 0; break;
-      default: break;
+        case PTQ_DT_FLOAT: ((float *)t->data)[i] = tp->float_data[i]; break;
+        case PTQ_DT_INT64: ((int64_t *)t->data)[i] = tp->int64_data[i]; break;
+        case PTQ_DT_DOUBLE: ((double *)t->data)[i] = tp->double_data[i]; break;
+        case PTQ_DT_UINT64: ((uint64_t *)t->data)[i] = tp->uint64_data[i]; break;
+        case PTQ_DT_UINT32: ((uint32_t *)t->data)[i] = (uint32_t)tp->uint64_data[i]; break;
+        case PTQ_DT_INT32: ((int32_t *)t->data)[i] = tp->int32_data[i]; break;
+        case PTQ_DT_INT16: ((int16_t *)t->data)[i] = (int16_t)tp->int32_data[i]; break;
+        case PTQ_DT_UINT16:
+        case PTQ_DT_FLOAT16: ((uint16_t *)t->data)[i] = (uint16_t)tp->int32_data[i]; break;
+        case PTQ_DT_INT8: ((int8_t *)t->data)[i] = (int8_t)tp->int32_data[i]; break;
+        case PTQ_DT_UINT8: ((uint8_t *)t->data)[i] = (uint8_t)tp->int32_data[i]; break;
+        case PTQ_DT_BOOL: ((uint8_t *)t->data)[i] = tp->int32_data[i] != 0; break;
+        default: break;
       }
     }
   }

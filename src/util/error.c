@@ -8,23 +8,27 @@ static _Thread_local char g_err[PTQ_ERRBUF];
 
 const char *ptq_status_string(ptq_status status) {
   switch (status) {
-  case PTQ_OK: return "ok";
-  case PTQ_ERR_INVALID_ARG: return "invalid argument";
-  case PTQ_ERR_IO: return "i/o error";
-  case PTQ_ERR_PARSE: return "parse error";
-  case PTQ_ERR_UNSUPPORTED: return "unsupported";
-  case PTQ_ERR_INVALID_MODEL: return "invalid model";
-  case PTQ_ERR_SHAPE: return "shape error";
-  case PTQ_ERR_NOMEM: return "out of memory";
-  case PTQ_ERR_DATA: return "bad data";
-  case PTQ_ERR_INTERNAL: return "internal error";
+    case PTQ_OK: return "ok";
+    case PTQ_ERR_INVALID_ARG: return "invalid argument";
+    case PTQ_ERR_IO: return "i/o error";
+    case PTQ_ERR_PARSE: return "parse error";
+    case PTQ_ERR_UNSUPPORTED: return "unsupported";
+    case PTQ_ERR_INVALID_MODEL: return "invalid model";
+    case PTQ_ERR_SHAPE: return "shape error";
+    case PTQ_ERR_NOMEM: return "out of memory";
+    case PTQ_ERR_DATA: return "bad data";
+    case PTQ_ERR_INTERNAL: return "internal error";
   }
   return "unknown status";
 }
 
-const char *ptq_last_error(void) { return g_err; }
+const char *ptq_last_error(void) {
+  return g_err;
+}
 
-void ptq_error_clear(void) { g_err[0] = '\0'; }
+void ptq_error_clear(void) {
+  g_err[0] = '\0';
+}
 
 ptq_status ptq_error(ptq_status status, const char *fmt, ...) {
   va_list ap;

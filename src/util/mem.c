@@ -4,7 +4,9 @@
 
 #include "util/util.h"
 
-void *ptq_malloc(size_t n) { return malloc(n ? n : 1); }
+void *ptq_malloc(size_t n) {
+  return malloc(n ? n : 1);
+}
 
 void *ptq_calloc(size_t count, size_t size) {
   if (count == 0 || size == 0) return calloc(1, 1);
@@ -17,7 +19,9 @@ void *ptq_realloc_array(void *p, size_t count, size_t size) {
   return realloc(p, n ? n : 1);
 }
 
-char *ptq_strdup(const char *s) { return s ? ptq_strndup(s, strlen(s)) : NULL; }
+char *ptq_strdup(const char *s) {
+  return s ? ptq_strndup(s, strlen(s)) : NULL;
+}
 
 char *ptq_strndup(const char *s, size_t n) {
   char *r = malloc(n + 1);

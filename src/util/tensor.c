@@ -7,30 +7,38 @@
 
 size_t ptq_dtype_size(ptq_dtype dtype) {
   switch (dtype) {
-  case PTQ_DT_FLOAT: case PTQ_DT_INT32: case PTQ_DT_UINT32: return 4;
-  case PTQ_DT_UINT8: case PTQ_DT_INT8: case PTQ_DT_BOOL: return 1;
-  case PTQ_DT_UINT16: case PTQ_DT_INT16: case PTQ_DT_FLOAT16: return 2;
-  case PTQ_DT_INT64: case PTQ_DT_DOUBLE: case PTQ_DT_UINT64: return 8;
-  default: return 0;
+    case PTQ_DT_FLOAT:
+    case PTQ_DT_INT32:
+    case PTQ_DT_UINT32: return 4;
+    case PTQ_DT_UINT8:
+    case PTQ_DT_INT8:
+    case PTQ_DT_BOOL: return 1;
+    case PTQ_DT_UINT16:
+    case PTQ_DT_INT16:
+    case PTQ_DT_FLOAT16: return 2;
+    case PTQ_DT_INT64:
+    case PTQ_DT_DOUBLE:
+    case PTQ_DT_UINT64: return 8;
+    default: return 0;
   }
 }
 
 const char *ptq_dtype_name(ptq_dtype dtype) {
   switch (dtype) {
-  case PTQ_DT_FLOAT: return "float32";
-  case PTQ_DT_UINT8: return "uint8";
-  case PTQ_DT_INT8: return "int8";
-  case PTQ_DT_UINT16: return "uint16";
-  case PTQ_DT_INT16: return "int16";
-  case PTQ_DT_INT32: return "int32";
-  case PTQ_DT_INT64: return "int64";
-  case PTQ_DT_STRING: return "string";
-  case PTQ_DT_BOOL: return "bool";
-  case PTQ_DT_FLOAT16: return "float16";
-  case PTQ_DT_DOUBLE: return "float64";
-  case PTQ_DT_UINT32: return "uint32";
-  case PTQ_DT_UINT64: return "uint64";
-  default: return "undefined";
+    case PTQ_DT_FLOAT: return "float32";
+    case PTQ_DT_UINT8: return "uint8";
+    case PTQ_DT_INT8: return "int8";
+    case PTQ_DT_UINT16: return "uint16";
+    case PTQ_DT_INT16: return "int16";
+    case PTQ_DT_INT32: return "int32";
+    case PTQ_DT_INT64: return "int64";
+    case PTQ_DT_STRING: return "string";
+    case PTQ_DT_BOOL: return "bool";
+    case PTQ_DT_FLOAT16: return "float16";
+    case PTQ_DT_DOUBLE: return "float64";
+    case PTQ_DT_UINT32: return "uint32";
+    case PTQ_DT_UINT64: return "uint64";
+    default: return "undefined";
   }
 }
 

@@ -22,10 +22,10 @@ ptq_status ptq_error_prefix(ptq_status status, const char *fmt, ...) PTQ_PRINTF(
 void ptq_error_clear(void);
 
 /* Evaluates a ptq_status expression; returns it from the enclosing function on failure. */
-#define PTQ_TRY(expr)                                                                             \
-  do {                                                                                            \
-    ptq_status ptq_try_s_ = (expr);                                                               \
-    if (ptq_try_s_ != PTQ_OK) return ptq_try_s_;                                                  \
+#define PTQ_TRY(expr)                            \
+  do {                                           \
+    ptq_status ptq_try_s_ = (expr);              \
+    if (ptq_try_s_ != PTQ_OK) return ptq_try_s_; \
   } while (0)
 
 /* Allocation helpers: return NULL on failure or size overflow (and set no error). */
@@ -55,7 +55,7 @@ typedef struct ptq_strmap {
   int *vals;
   size_t cap, len;
 } ptq_strmap;
-int ptq_strmap_put(ptq_strmap *m, const char *key, int val); /* 0 ok, -1 alloc failure */
+int ptq_strmap_put(ptq_strmap *m, const char *key, int val);        /* 0 ok, -1 alloc failure */
 int ptq_strmap_get(const ptq_strmap *m, const char *key, int *val); /* 1 found, 0 not */
 void ptq_strmap_free(ptq_strmap *m);
 

@@ -60,9 +60,9 @@ static void test_f16_roundtrip(void **state) {
     if ((h & 0x7c00) == 0x7c00) continue; /* inf/nan */
     assert_int_equal(ptq_f32_to_f16(ptq_f16_to_f32((uint16_t)h)), h);
   }
-  assert_int_equal(ptq_f32_to_f16(1.0f + ldexpf(1.0f, -11)), 0x3c00);                   /* tie -> even */
-  assert_int_equal(ptq_f32_to_f16(1.0f + 3 * ldexpf(1.0f, -11)), 0x3c02);               /* tie -> even */
-  assert_int_equal(ptq_f32_to_f16(65520.0f), 0x7c00);                                   /* overflow */
+  assert_int_equal(ptq_f32_to_f16(1.0f + ldexpf(1.0f, -11)), 0x3c00);     /* tie -> even */
+  assert_int_equal(ptq_f32_to_f16(1.0f + 3 * ldexpf(1.0f, -11)), 0x3c02); /* tie -> even */
+  assert_int_equal(ptq_f32_to_f16(65520.0f), 0x7c00);                     /* overflow */
   assert_true(isnan(ptq_f16_to_f32(ptq_f32_to_f16(NAN))));
 }
 
@@ -74,7 +74,8 @@ static uint8_t *make_relu_model(size_t *len, const char *op) {
   Onnx__OperatorSetIdProto ops = ONNX__OPERATOR_SET_ID_PROTO__INIT;
   Onnx__ValueInfoProto x = ONNX__VALUE_INFO_PROTO__INIT, y = ONNX__VALUE_INFO_PROTO__INIT;
   Onnx__TypeProto tx = ONNX__TYPE_PROTO__INIT, ty = ONNX__TYPE_PROTO__INIT;
-  Onnx__TypeProto__Tensor ttx = ONNX__TYPE_PROTO__TENSOR__INIT, tty = ONNX__TYPE_PROTO__TENSOR__INIT;
+  Onnx__TypeProto__Tensor ttx = ONNX__TYPE_PROTO__TENSOR__INIT,
+                          tty = ONNX__TYPE_PROTO__TENSOR__INIT;
   Onnx__TensorShapeProto shx = ONNX__TENSOR_SHAPE_PROTO__INIT;
   Onnx__TensorShapeProto__Dimension d0 = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
   Onnx__TensorShapeProto__Dimension d1 = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
@@ -194,8 +195,10 @@ static void test_truncations(void **state) {
   for (size_t n = 0; n < len; n++) {
     ptq_model *m = NULL;
     ptq_status st = ptq_model_load_buffer(buf, n, NULL, NULL, &m);
-    if (st == PTQ_OK) ptq_model_destroy(m);
-    else assert_null(m);
+    if (st == PTQ_OK)
+      ptq_model_destroy(m);
+    else
+      assert_null(m);
   }
   free(buf);
 }
@@ -225,10 +228,14 @@ static void test_save_load_roundtrip(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_destroy_null),         cmocka_unit_test(test_load_missing_file),
-      cmocka_unit_test(test_tensor_create_checks), cmocka_unit_test(test_f16_roundtrip),
-      cmocka_unit_test(test_buffer_model_runs),    cmocka_unit_test(test_unknown_op_rejected_at_load),
-      cmocka_unit_test(test_truncations),          cmocka_unit_test(test_save_load_roundtrip),
+      cmocka_unit_test(test_destroy_null),
+      cmocka_unit_test(test_load_missing_file),
+      cmocka_unit_test(test_tensor_create_checks),
+      cmocka_unit_test(test_f16_roundtrip),
+      cmocka_unit_test(test_buffer_model_runs),
+      cmocka_unit_test(test_unknown_op_rejected_at_load),
+      cmocka_unit_test(test_truncations),
+      cmocka_unit_test(test_save_load_roundtrip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,50 +24,51 @@
 /* ---- reference values (generate.py) ----------------------------------------------- */
 
 static const float EXP_RESIZE_4X3[36] = {
-    58.75f, 152.75f, 118.75f, 91.25f, 137.25f, 151.25f, 123.75f, 89.75f, 183.75f, 156.25f,
-    122.25f, 104.25f, 95.75f, 61.75f, 155.75f, 128.25f, 94.25f, 140.25f, 160.75f, 126.75f, 92.75f,
-    193.25f, 159.25f, 125.25f, 132.75f, 98.75f, 64.75f, 165.25f, 131.25f, 97.25f, 117.75f,
-    163.75f, 129.75f, 102.25f, 196.25f, 162.25f,
+    58.75f,  152.75f, 118.75f, 91.25f,  137.25f, 151.25f, 123.75f, 89.75f,  183.75f,
+    156.25f, 122.25f, 104.25f, 95.75f,  61.75f,  155.75f, 128.25f, 94.25f,  140.25f,
+    160.75f, 126.75f, 92.75f,  193.25f, 159.25f, 125.25f, 132.75f, 98.75f,  64.75f,
+    165.25f, 131.25f, 97.25f,  117.75f, 163.75f, 129.75f, 102.25f, 196.25f, 162.25f,
 };
 static const float EXP_SHORT_CROP_NHWC[18] = {
-    43.875f, 17.0625f, 6.09375f, 37.5f, 13.875f, 4.5f, 27.125f, 8.6875f, 10.90625f, 22.0f,
-    21.125f, 8.125f, 45.625f, 17.9375f, 6.53125f, 35.25f, 12.75f, 5.4375f,
+    43.875f, 17.0625f, 6.09375f, 37.5f,   13.875f,  4.5f,     27.125f, 8.6875f, 10.90625f,
+    22.0f,   21.125f,  8.125f,   45.625f, 17.9375f, 6.53125f, 35.25f,  12.75f,  5.4375f,
 };
 static const float EXP_FRACTION_UP[60] = {
-    9.0f, 86.7f, 175.5f, 187.5f, 86.0f, 105.25f, 70.95f, 111.75f, 171.75f, 182.25f, 124.75f,
-    90.45f, 83.25f, 124.05f, 201.75f, 61.0f, 138.7f, 99.5f, 60.3f, 138.0f, 46.0f, 123.7f, 84.5f,
-    45.3f, 123.0f, 142.25f, 107.95f, 100.75f, 93.55f, 59.25f, 161.75f, 127.45f, 120.25f, 113.05f,
-    78.75f, 98.0f, 175.7f, 136.5f, 97.3f, 175.0f, 83.0f, 160.7f, 121.5f, 82.3f, 160.0f, 179.25f,
-    144.95f, 137.75f, 130.55f, 96.25f, 198.75f, 164.45f, 157.25f, 150.05f, 115.75f, 135.0f,
-    212.7f, 173.5f, 134.3f, 212.0f,
+    9.0f,    86.7f,   175.5f,  187.5f,  86.0f,   105.25f, 70.95f,  111.75f, 171.75f, 182.25f,
+    124.75f, 90.45f,  83.25f,  124.05f, 201.75f, 61.0f,   138.7f,  99.5f,   60.3f,   138.0f,
+    46.0f,   123.7f,  84.5f,   45.3f,   123.0f,  142.25f, 107.95f, 100.75f, 93.55f,  59.25f,
+    161.75f, 127.45f, 120.25f, 113.05f, 78.75f,  98.0f,   175.7f,  136.5f,  97.3f,   175.0f,
+    83.0f,   160.7f,  121.5f,  82.3f,   160.0f,  179.25f, 144.95f, 137.75f, 130.55f, 96.25f,
+    198.75f, 164.45f, 157.25f, 150.05f, 115.75f, 135.0f,  212.7f,  173.5f,  134.3f,  212.0f,
 };
 static const float EXP_GRAY[30] = {
-    0.1182549f, 0.553549f, 0.2850941f, 0.4202157f, 0.74106276f, 0.28688234f, 0.7221765f,
-    0.15354902f, 0.58884317f, 0.32038823f, 0.4555098f, 0.7763569f, 0.32217646f, 0.7574706f,
-    0.18884313f, 0.6241373f, 0.35568234f, 0.49080393f, 0.811651f, 0.3574706f, 0.7927647f,
-    0.22413726f, 0.6594314f, 0.39097646f, 0.526098f, 0.8469451f, 0.39276472f, 0.82805884f,
-    0.25943136f, 0.6947255f,
+    0.1182549f,  0.553549f,   0.2850941f,  0.4202157f,  0.74106276f, 0.28688234f,
+    0.7221765f,  0.15354902f, 0.58884317f, 0.32038823f, 0.4555098f,  0.7763569f,
+    0.32217646f, 0.7574706f,  0.18884313f, 0.6241373f,  0.35568234f, 0.49080393f,
+    0.811651f,   0.3574706f,  0.7927647f,  0.22413726f, 0.6594314f,  0.39097646f,
+    0.526098f,   0.8469451f,  0.39276472f, 0.82805884f, 0.25943136f, 0.6947255f,
 };
 static const float EXP_AUTO[18] = {
-    75.0f, 169.0f, 135.0f, 140.0f, 106.0f, 168.0f, 112.0f, 78.0f, 172.0f, 177.0f, 143.0f, 109.0f,
-    149.0f, 115.0f, 81.0f, 86.0f, 180.0f, 146.0f,
+    75.0f,  169.0f, 135.0f, 140.0f, 106.0f, 168.0f, 112.0f, 78.0f,  172.0f,
+    177.0f, 143.0f, 109.0f, 149.0f, 115.0f, 81.0f,  86.0f,  180.0f, 146.0f,
 };
 static const float EXP_CROP_AUTO[48] = {
-    9.0f, 78.375f, 161.625f, 231.0f, 105.25f, 74.625f, 97.875f, 167.25f, 124.75f, 94.125f,
-    81.375f, 90.75f, 61.0f, 130.375f, 117.625f, 27.0f, 46.0f, 115.375f, 102.625f, 12.0f, 142.25f,
-    111.625f, 98.875f, 108.25f, 161.75f, 131.125f, 118.375f, 127.75f, 98.0f, 167.375f, 154.625f,
-    64.0f, 83.0f, 152.375f, 139.625f, 49.0f, 179.25f, 148.625f, 135.875f, 145.25f, 198.75f,
-    168.125f, 155.375f, 164.75f, 135.0f, 204.375f, 191.625f, 101.0f,
+    9.0f,    78.375f,  161.625f, 231.0f,  105.25f, 74.625f,  97.875f,  167.25f,
+    124.75f, 94.125f,  81.375f,  90.75f,  61.0f,   130.375f, 117.625f, 27.0f,
+    46.0f,   115.375f, 102.625f, 12.0f,   142.25f, 111.625f, 98.875f,  108.25f,
+    161.75f, 131.125f, 118.375f, 127.75f, 98.0f,   167.375f, 154.625f, 64.0f,
+    83.0f,   152.375f, 139.625f, 49.0f,   179.25f, 148.625f, 135.875f, 145.25f,
+    198.75f, 168.125f, 155.375f, 164.75f, 135.0f,  204.375f, 191.625f, 101.0f,
 };
 static const float EXP_JPEG_Q100[48] = {
-    200.0f, 30.0f, 39.0f, 190.0f, 40.0f, 51.0f, 180.0f, 50.0f, 58.0f, 170.0f, 60.0f, 69.0f, 60.0f,
-    200.0f, 31.0f, 70.0f, 190.0f, 40.0f, 80.0f, 179.0f, 50.0f, 91.0f, 171.0f, 60.0f, 30.0f, 40.0f,
-    200.0f, 41.0f, 50.0f, 191.0f, 50.0f, 60.0f, 183.0f, 60.0f, 69.0f, 170.0f, 128.0f, 128.0f,
-    128.0f, 120.0f, 120.0f, 120.0f, 110.0f, 110.0f, 110.0f, 100.0f, 100.0f, 100.0f,
+    200.0f, 30.0f,  39.0f,  190.0f, 40.0f,  51.0f,  180.0f, 50.0f,  58.0f,  170.0f, 60.0f,  69.0f,
+    60.0f,  200.0f, 31.0f,  70.0f,  190.0f, 40.0f,  80.0f,  179.0f, 50.0f,  91.0f,  171.0f, 60.0f,
+    30.0f,  40.0f,  200.0f, 41.0f,  50.0f,  191.0f, 50.0f,  60.0f,  183.0f, 60.0f,  69.0f,  170.0f,
+    128.0f, 128.0f, 128.0f, 120.0f, 120.0f, 120.0f, 110.0f, 110.0f, 110.0f, 100.0f, 100.0f, 100.0f,
 };
 static const float EXP_JPEG_GRAY[16] = {
-    200.0f, 190.0f, 180.0f, 170.0f, 60.0f, 70.0f, 80.0f, 90.0f, 30.0f, 40.0f, 50.0f, 60.0f,
-    128.0f, 120.0f, 110.0f, 100.0f,
+    200.0f, 190.0f, 180.0f, 170.0f, 60.0f,  70.0f,  80.0f,  90.0f,
+    30.0f,  40.0f,  50.0f,  60.0f,  128.0f, 120.0f, 110.0f, 100.0f,
 };
 static const float EXP_JPEG_CMYK[12] = {
     207.0f, 46.0f, 190.0f, 207.0f, 46.0f, 190.0f, 207.0f, 46.0f, 190.0f, 207.0f, 46.0f, 190.0f,
@@ -170,9 +171,9 @@ static void check_decode(const char *file, int w, int h, int ch, const float *wa
 
 static void test_decode_png_variants(void **state) {
   (void)state;
-  const float rgb[36] = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120,
+  const float rgb[36] = {10,  20,  30,  40,  50,  60,  70,  80,  90,  100, 110, 120,
                          130, 140, 150, 160, 170, 180, 190, 200, 210, 220, 230, 240,
-                         255, 0, 128, 0, 255, 64, 32, 16, 8, 1, 2, 3};
+                         255, 0,   128, 0,   255, 64,  32,  16,  8,   1,   2,   3};
   check_decode(IMAGES "/flat/a_rgb.png", 4, 3, 3, rgb, 0);
   check_decode(IMAGES "/flat/k_upper.PNG", 4, 3, 3, rgb, 0);
   const float gray[6] = {0, 100, 200, 50, 150, 250};
@@ -261,11 +262,16 @@ static void test_preprocess_parse(void **state) {
   assert_int_equal(ptq_preprocess_parse("", &p), PTQ_OK);
   assert_float_equal(p.scale, 1, 0);
 
-  const char *bad[] = {"resize=0", "resize=3x", "resize=x3", "resize=70000", "resize",
-                       "crop=1.5", "crop=0.0", "crop=abc", "scale=x", "scale=1/0", "scale=inf",
-                       "mean=1::2", "mean=", "std=1:0", "layout=chw", "bgr=1", "foo",
-                       "scale=1,scale=2", "gray,gray",
-                       "mean=1:2:3:4:5:6:7:8:9:10:11:12:13:14:15:16:17"};
+  const char *bad[] = {"resize=0",   "resize=3x",
+                       "resize=x3",  "resize=70000",
+                       "resize",     "crop=1.5",
+                       "crop=0.0",   "crop=abc",
+                       "scale=x",    "scale=1/0",
+                       "scale=inf",  "mean=1::2",
+                       "mean=",      "std=1:0",
+                       "layout=chw", "bgr=1",
+                       "foo",        "scale=1,scale=2",
+                       "gray,gray",  "mean=1:2:3:4:5:6:7:8:9:10:11:12:13:14:15:16:17"};
   for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
     ptq_status s = ptq_preprocess_parse(bad[k], &p);
     if (s != PTQ_ERR_INVALID_ARG) fail_msg("'%s' gave %d", bad[k], s);
@@ -283,11 +289,15 @@ static void test_preprocess_values(void **state) {
     size_t n;
   } cases[] = {
       {"resize=4x3", {3, 4, 3}, EXP_RESIZE_4X3, 36},
-      {"resize=4,crop=2x3,bgr,scale=0.5,mean=1:2:3,std=2:4:8,layout=nhwc", {2, 3, 3},
-       EXP_SHORT_CROP_NHWC, 18},
+      {"resize=4,crop=2x3,bgr,scale=0.5,mean=1:2:3,std=2:4:8,layout=nhwc",
+       {2, 3, 3},
+       EXP_SHORT_CROP_NHWC,
+       18},
       /* value steps apply in a fixed order, wherever they are written */
-      {"std=2:4:8,layout=nhwc,mean=1:2:3,bgr,scale=0.5,resize=4,crop=2x3", {2, 3, 3},
-       EXP_SHORT_CROP_NHWC, 18},
+      {"std=2:4:8,layout=nhwc,mean=1:2:3,bgr,scale=0.5,resize=4,crop=2x3",
+       {2, 3, 3},
+       EXP_SHORT_CROP_NHWC,
+       18},
       {"crop=0.5,resize=4x5", {3, 4, 5}, EXP_FRACTION_UP, 60},
       {"gray,scale=1/255", {1, 5, 6}, EXP_GRAY, 30},
       {"scale=0.0039215686", {1, 5, 6}, EXP_GRAY, 30}, /* 1 channel implies gray */
@@ -367,9 +377,9 @@ static void test_preprocess_shape_errors(void **state) {
 
 static void test_flat_folder_and_batching(void **state) {
   (void)state;
-  const char *names[] = {"a_rgb.png", "b_gray.png", "c_rgba.png", "d_palette.png",
+  const char *names[] = {"a_rgb.png",   "b_gray.png",  "c_rgba.png",    "d_palette.png",
                          "e_rgb16.png", "f_gray2.png", "g_graya16.png", "h_q100.jpg",
-                         "i_gray.jpg", "j_cmyk.jpg", "k_upper.PNG"};
+                         "i_gray.jpg",  "j_cmyk.jpg",  "k_upper.PNG"};
   ptq_dataset_options o = opts3("scale=1/255,mean=0.5,std=0.25", 3, 4, 4);
   ptq_dataset *ds;
   assert_int_equal(ptq_dataset_open(IMAGES "/flat", &o, &ds), PTQ_OK);
@@ -454,11 +464,12 @@ static void test_labels_csv(void **state) {
   copy_file(IMAGES "/prep/p.png", tmp("csv/it's, fine.png"));
   copy_file(IMAGES "/prep/p.png", tmp("csv/plain.png"));
   copy_file(IMAGES "/prep/p.png", tmp("csv/zz.png"));
-  write_text(tmp("labels.csv"), "\xEF\xBB\xBFid,\"file\",class_index,note\r\n"
-                                "1,\"sub/it's, fine.png\",3,\"multi\r\nline \"\"note\"\"\"\r\n"
-                                "\r\n"
-                                "2,images/plain.png, 5 ,\r\n"
-                                "3,unused.png,9,x\r\n");
+  write_text(tmp("labels.csv"),
+             "\xEF\xBB\xBFid,\"file\",class_index,note\r\n"
+             "1,\"sub/it's, fine.png\",3,\"multi\r\nline \"\"note\"\"\"\r\n"
+             "\r\n"
+             "2,images/plain.png, 5 ,\r\n"
+             "3,unused.png,9,x\r\n");
   ptq_dataset_options o = opts3(NULL, 3, 5, 6);
   o.labels = tmp("labels.csv");
   o.label_offset = 1000;

@@ -169,8 +169,7 @@ static void test_parse_hand_written(void **state) {
   }
   /* float16 stays float16; extra data after the array is ignored */
   const uint16_t h[3] = {0x3C00, 0xC000, 0x3555};
-  write_npy(tmp("c.npy"), 1, "{'descr':'<f2','fortran_order':False,'shape':(3,)}", -1, h,
-            sizeof h);
+  write_npy(tmp("c.npy"), 1, "{'descr':'<f2','fortran_order':False,'shape':(3,)}", -1, h, sizeof h);
   assert_int_equal(ptq_npy_load(tmp("c.npy"), &t), PTQ_OK);
   assert_int_equal(t->dtype, PTQ_DT_FLOAT16);
   assert_memory_equal(t->data, h, sizeof h);
@@ -196,25 +195,24 @@ static void test_malformed_headers(void **state) {
        "Fortran"},
       {"{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8, PTQ_ERR_UNSUPPORTED,
        "big-endian"},
-      {"{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", 16, PTQ_ERR_UNSUPPORTED,
-       "<c8"},
-      {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8,
-       PTQ_ERR_UNSUPPORTED, "structured"},
+      {"{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", 16, PTQ_ERR_UNSUPPORTED, "<c8"},
+      {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8, PTQ_ERR_UNSUPPORTED,
+       "structured"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", 8,
        PTQ_ERR_PARSE, "overflows"},
       {"{'descr': '<u1', 'fortran_order': False, 'shape': (99999999999999999999,), }", 8,
        PTQ_ERR_PARSE, "too large"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3), }", 8, PTQ_ERR_PARSE,
        "negative"},
-      {"{'descr': '<u1', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", 8,
-       PTQ_ERR_PARSE, "more than 8"},
+      {"{'descr': '<u1', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", 8, PTQ_ERR_PARSE,
+       "more than 8"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (3, 5), }", 59, PTQ_ERR_PARSE,
        "truncated"},
       {"'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8, PTQ_ERR_PARSE, "'{'"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}", 8, PTQ_ERR_PARSE,
        "unknown"},
-      {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}", 8,
-       PTQ_ERR_PARSE, "repeated"},
+      {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}", 8, PTQ_ERR_PARSE,
+       "repeated"},
       {"{'descr': '<f4', 'shape': (2,)}", 8, PTQ_ERR_PARSE, "missing"},
       {"{'descr': '<f4', 'fortran_order': Flase, 'shape': (2,)}", 8, PTQ_ERR_PARSE, "True"},
       {"{'descr': '<f4", 8, PTQ_ERR_PARSE, "unterminated"},
@@ -355,8 +353,8 @@ static void test_npy_dataset_values_and_batching(void **state) {
 
 static void test_npy_dataset_dtypes(void **state) {
   (void)state;
-  const ptq_dtype types[] = {PTQ_DT_INT8, PTQ_DT_FLOAT16, PTQ_DT_FLOAT, PTQ_DT_DOUBLE,
-                             PTQ_DT_INT32, PTQ_DT_INT64, PTQ_DT_BOOL};
+  const ptq_dtype types[] = {PTQ_DT_INT8,  PTQ_DT_FLOAT16, PTQ_DT_FLOAT, PTQ_DT_DOUBLE,
+                             PTQ_DT_INT32, PTQ_DT_INT64,   PTQ_DT_BOOL};
   const float vals[4] = {-3, 0, 1, 2.5f};
   for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
     ptq_tensor *t, *b;
@@ -366,13 +364,13 @@ static void test_npy_dataset_dtypes(void **state) {
     for (int i = 0; i < 4; i++) {
       float v = vals[i];
       switch (types[k]) {
-      case PTQ_DT_INT8: ((int8_t *)t->data)[i] = (int8_t)v, want[i] = (int8_t)v; break;
-      case PTQ_DT_FLOAT16: ((uint16_t *)t->data)[i] = ptq_f32_to_f16(v), want[i] = v; break;
-      case PTQ_DT_FLOAT: ((float *)t->data)[i] = v, want[i] = v; break;
-      case PTQ_DT_DOUBLE: ((double *)t->data)[i] = v, want[i] = v; break;
-      case PTQ_DT_INT32: ((int32_t *)t->data)[i] = (int32_t)v, want[i] = (int32_t)v; break;
-      case PTQ_DT_INT64: ((int64_t *)t->data)[i] = (int64_t)v, want[i] = (int64_t)v; break;
-      default: ((uint8_t *)t->data)[i] = v != 0, want[i] = v != 0; break;
+        case PTQ_DT_INT8: ((int8_t *)t->data)[i] = (int8_t)v, want[i] = (int8_t)v; break;
+        case PTQ_DT_FLOAT16: ((uint16_t *)t->data)[i] = ptq_f32_to_f16(v), want[i] = v; break;
+        case PTQ_DT_FLOAT: ((float *)t->data)[i] = v, want[i] = v; break;
+        case PTQ_DT_DOUBLE: ((double *)t->data)[i] = v, want[i] = v; break;
+        case PTQ_DT_INT32: ((int32_t *)t->data)[i] = (int32_t)v, want[i] = (int32_t)v; break;
+        case PTQ_DT_INT64: ((int64_t *)t->data)[i] = (int64_t)v, want[i] = (int64_t)v; break;
+        default: ((uint8_t *)t->data)[i] = v != 0, want[i] = v != 0; break;
       }
     }
     assert_int_equal(ptq_npy_save(tmp("t.npy"), t), PTQ_OK);
@@ -477,8 +475,9 @@ static void test_mnist_cifar(void **state) {
   ptq_tensor_destroy(b);
   ptq_dataset_destroy(ds);
 
-  o = (ptq_dataset_options){.preprocess = "scale=1/255,mean=0.4914:0.4822:0.4465,"
-                                          "std=0.247:0.243:0.261",
+  o = (ptq_dataset_options){.preprocess =
+                                "scale=1/255,mean=0.4914:0.4822:0.4465,"
+                                "std=0.247:0.243:0.261",
                             .labels = PTQ_SHARED_DIR "/data/cifar10/test-labels.npy",
                             .limit = 5000};
   int64_t dc[4] = {1, 3, 32, 32};

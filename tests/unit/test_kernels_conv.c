@@ -28,7 +28,9 @@ static int64_t rand_in(int64_t lo, int64_t hi) {
   return lo + (int64_t)(rng() % (uint32_t)(hi - lo + 1));
 }
 
-static float rand_f(void) { return (float)(rng() >> 8) / (float)(1u << 24) * 2.0f - 1.0f; }
+static float rand_f(void) {
+  return (float)(rng() >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
+}
 
 static float *rand_buf(int64_t n) {
   float *b = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
@@ -442,7 +444,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv_pointwise), cmocka_unit_test(test_conv_im2col),
       cmocka_unit_test(test_conv_depthwise), cmocka_unit_test(test_conv_random),
-      cmocka_unit_test(test_deconv), cmocka_unit_test(test_conv_threads),
+      cmocka_unit_test(test_deconv),         cmocka_unit_test(test_conv_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,16 +25,13 @@ static const char *const ISAS[] = {"scalar", "avx2", "avx512"};
 
 static float act_ref(const ptq_act *a, float v) {
   switch (a->kind) {
-  case PTQ_ACT_RELU:
-    return v > 0 ? v : 0;
-  case PTQ_ACT_CLIP: {
-    const float w = v < a->lo ? a->lo : v;
-    return w > a->hi ? a->hi : w;
-  }
-  case PTQ_ACT_LEAKY:
-    return v >= 0 ? v : a->alpha * v;
-  default:
-    return v;
+    case PTQ_ACT_RELU: return v > 0 ? v : 0;
+    case PTQ_ACT_CLIP: {
+      const float w = v < a->lo ? a->lo : v;
+      return w > a->hi ? a->hi : w;
+    }
+    case PTQ_ACT_LEAKY: return v >= 0 ? v : a->alpha * v;
+    default: return v;
   }
 }
 
@@ -70,8 +67,8 @@ static void run_gemm(int64_t m, int64_t n, int64_t k, int with_bias, ptq_act act
       for (int64_t j = 0; j < ldc; j++) {
         const float got = c[i * ldc + j];
         if (j >= n) {
-          if (got != -12345.0f) fail_msg("%s: padding c[%lld][%lld] written", ISAS[s],
-                                         (long long)i, (long long)j);
+          if (got != -12345.0f)
+            fail_msg("%s: padding c[%lld][%lld] written", ISAS[s], (long long)i, (long long)j);
           continue;
         }
         double acc = 0.0, mag = 0.0;
@@ -169,9 +166,21 @@ static void run_conv_act(ptq_conv_params p, ptq_act act) {
 
 static ptq_conv_params conv(int64_t c_in, int64_t hw, int64_t c_out, int64_t k, int64_t s,
                             int64_t pad, int64_t group) {
-  ptq_conv_params p = {.n = 2, .c_in = c_in, .h_in = hw, .w_in = hw + 1, .c_out = c_out,
-                       .group = group, .k_h = k, .k_w = k, .stride_h = s, .stride_w = s,
-                       .dil_h = 1, .dil_w = 1, .pad_t = pad, .pad_l = pad, .pad_b = pad,
+  ptq_conv_params p = {.n = 2,
+                       .c_in = c_in,
+                       .h_in = hw,
+                       .w_in = hw + 1,
+                       .c_out = c_out,
+                       .group = group,
+                       .k_h = k,
+                       .k_w = k,
+                       .stride_h = s,
+                       .stride_w = s,
+                       .dil_h = 1,
+                       .dil_w = 1,
+                       .pad_t = pad,
+                       .pad_l = pad,
+                       .pad_b = pad,
                        .pad_r = pad};
   p.h_out = (hw + 2 * pad - k) / s + 1;
   p.w_out = (hw + 1 + 2 * pad - k) / s + 1;
@@ -181,12 +190,12 @@ static ptq_conv_params conv(int64_t c_in, int64_t hw, int64_t c_out, int64_t k, 
 static void test_conv_fused(void **state) {
   (void)state;
   for (size_t a = 0; a < sizeof ACTS / sizeof *ACTS; a++) {
-    run_conv_act(conv(24, 9, 37, 1, 1, 0, 1), ACTS[a]);  /* pointwise: packed GEMM */
-    run_conv_act(conv(8, 9, 12, 1, 1, 0, 2), ACTS[a]);   /* grouped pointwise */
-    run_conv_act(conv(3, 12, 10, 9, 1, 4, 1), ACTS[a]);  /* 81 taps: im2col + packed GEMM */
-    run_conv_act(conv(5, 11, 13, 3, 2, 1, 1), ACTS[a]);  /* direct */
-    run_conv_act(conv(6, 13, 12, 3, 1, 1, 6), ACTS[a]);  /* depthwise, multiplier 2 */
-    run_conv_act(conv(6, 14, 6, 3, 2, 1, 6), ACTS[a]);   /* depthwise stride 2 */
+    run_conv_act(conv(24, 9, 37, 1, 1, 0, 1), ACTS[a]); /* pointwise: packed GEMM */
+    run_conv_act(conv(8, 9, 12, 1, 1, 0, 2), ACTS[a]);  /* grouped pointwise */
+    run_conv_act(conv(3, 12, 10, 9, 1, 4, 1), ACTS[a]); /* 81 taps: im2col + packed GEMM */
+    run_conv_act(conv(5, 11, 13, 3, 2, 1, 1), ACTS[a]); /* direct */
+    run_conv_act(conv(6, 13, 12, 3, 1, 1, 6), ACTS[a]); /* depthwise, multiplier 2 */
+    run_conv_act(conv(6, 14, 6, 3, 2, 1, 6), ACTS[a]);  /* depthwise stride 2 */
   }
 }
 

@@ -24,7 +24,9 @@ static int64_t rand_in(int64_t lo, int64_t hi) {
   return lo + (int64_t)(rng() % (uint32_t)(hi - lo + 1));
 }
 
-static float rand_f(void) { return (float)(rng() >> 8) / (float)(1u << 24) * 2.0f - 1.0f; }
+static float rand_f(void) {
+  return (float)(rng() >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
+}
 
 /* ONNX output length, ceil_mode included: the last window must start inside the input or its
  * leading padding. */

@@ -192,21 +192,19 @@ static float ref_coord(const ptq_resize_params *p, int64_t o, float scale, int64
                        int64_t len_out) {
   const float xr = (float)o;
   switch (p->coord) {
-  case PTQ_COORD_HALF_PIXEL:
-    return (xr + 0.5f) / scale - 0.5f;
-  case PTQ_COORD_PYTORCH_HALF_PIXEL:
-    return len_out == 1 ? 0.0f : (xr + 0.5f) / scale - 0.5f;
-  case PTQ_COORD_ALIGN_CORNERS:
-    return len_out == 1 ? 0.0f : xr * (float)(len_in - 1) / (scale * (float)len_in - 1.0f);
-  case PTQ_COORD_ASYMMETRIC:
-    return xr / scale;
-  case PTQ_COORD_TF_HALF_PIXEL_FOR_CENTERS:
-    return (xr + 0.5f) / scale;
+    case PTQ_COORD_HALF_PIXEL: return (xr + 0.5f) / scale - 0.5f;
+    case PTQ_COORD_PYTORCH_HALF_PIXEL: return len_out == 1 ? 0.0f : (xr + 0.5f) / scale - 0.5f;
+    case PTQ_COORD_ALIGN_CORNERS:
+      return len_out == 1 ? 0.0f : xr * (float)(len_in - 1) / (scale * (float)len_in - 1.0f);
+    case PTQ_COORD_ASYMMETRIC: return xr / scale;
+    case PTQ_COORD_TF_HALF_PIXEL_FOR_CENTERS: return (xr + 0.5f) / scale;
   }
   return 0.0f;
 }
 
-static int64_t clampi(int64_t i, int64_t n) { return i < 0 ? 0 : i >= n ? n - 1 : i; }
+static int64_t clampi(int64_t i, int64_t n) {
+  return i < 0 ? 0 : i >= n ? n - 1 : i;
+}
 
 /* Taps as the ONNX reference picks them: the n source indices nearest x_ori on the
  * edge-padded axis, with ratio in (0, 1] (an integral x_ori takes the window to its left). */
@@ -221,18 +219,10 @@ static int ref_taps(const ptq_resize_params *p, float xo, int64_t len_in, int64_
       right = 1;
     } else {
       switch (p->nearest) {
-      case PTQ_NEAREST_ROUND_PREFER_FLOOR:
-        right = ratio > 0.5;
-        break;
-      case PTQ_NEAREST_ROUND_PREFER_CEIL:
-        right = ratio >= 0.5;
-        break;
-      case PTQ_NEAREST_FLOOR:
-        right = 0;
-        break;
-      default:
-        right = 1;
-        break;
+        case PTQ_NEAREST_ROUND_PREFER_FLOOR: right = ratio > 0.5; break;
+        case PTQ_NEAREST_ROUND_PREFER_CEIL: right = ratio >= 0.5; break;
+        case PTQ_NEAREST_FLOOR: right = 0; break;
+        default: right = 1; break;
       }
     }
     /* Window {x-1, x} for integral x, {f, f+1} otherwise. */
@@ -337,9 +327,10 @@ static void test_against_reference(void **state) {
             const int64_t n_out = outer * p.h_out * p.w_out;
             for (int64_t i = 0; i < n_out; i++) {
               if (fabsf(y[i] - r[i]) > 1e-5f * (1.0f + fabsf(r[i])))
-                fail_msg("shape %zu mode %d coord %d nearest %d exclude %d: y[%lld] = %.9g, "
-                         "reference %.9g",
-                         si, mode, coord, nm, ex, (long long)i, y[i], r[i]);
+                fail_msg(
+                    "shape %zu mode %d coord %d nearest %d exclude %d: y[%lld] = %.9g, "
+                    "reference %.9g",
+                    si, mode, coord, nm, ex, (long long)i, y[i], r[i]);
             }
           }
         }
