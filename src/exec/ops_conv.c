@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exec/conv_geom.h"
 #include "exec/op.h"
 #include "kernels/kernels.h"
 
@@ -13,93 +14,24 @@ typedef struct spatial {
   int64_t in[2], out[2];
 } spatial;
 
-static ptq_status ints_attr(const op_ctx *c, const char *name, int nd, int64_t *out, int64_t def,
-                            int min) {
-  const int64_t *v;
-  size_t n = ir_attr_ints(c->node, name, &v);
-  for (int i = 0; i < nd; i++) out[i] = def;
-  if (!ir_node_attr(c->node, name)) return PTQ_OK;
-  if ((int)n != nd)
-    return op_fail(c, PTQ_ERR_INVALID_MODEL, "%s has %zu values, expected %d", name, n, nd);
-  for (int i = 0; i < nd; i++) {
-    if (v[i] < min)
-      return op_fail(c, PTQ_ERR_INVALID_MODEL, "%s[%d] = %lld is invalid", name, i,
-                     (long long)v[i]);
-    out[i] = v[i];
-  }
-  return PTQ_OK;
-}
-
-/* Fills kernel/stride/dilation/pads from attributes; kernel from `kernel` if given (weights).
- * Output size for convolution-like ops (not transposed); unknown inputs give -1. */
+/* conv_geom for 1-D or 2-D ops, viewed as 2-D (1-D uses h = 1). */
 static ptq_status spatial_get(const op_ctx *c, int nd, const int64_t *in, const int64_t *kernel,
                               int ceil_mode, spatial *sp) {
   memset(sp, 0, sizeof *sp);
   sp->nd = nd;
   if (nd < 1 || nd > 2)
     return op_fail(c, PTQ_ERR_UNSUPPORTED, "%d-D spatial input (only 1-D and 2-D)", nd);
-  int64_t ks[2];
-  PTQ_TRY(ints_attr(c, "kernel_shape", nd, ks, -1, 1));
+  conv_geom g;
+  PTQ_TRY(conv_geom_get(c, nd, in, kernel, ceil_mode, &g));
+  int o = 2 - nd; /* 1-D fills index 1 */
+  for (int i = 0; i < 2; i++) {
+    sp->k[i] = sp->s[i] = sp->d[i] = sp->in[i] = sp->out[i] = 1;
+    sp->pb[i] = sp->pe[i] = 0;
+  }
   for (int i = 0; i < nd; i++) {
-    if (kernel && ks[i] >= 0 && kernel[i] >= 0 && ks[i] != kernel[i])
-      return op_fail(c, PTQ_ERR_INVALID_MODEL, "kernel_shape[%d] = %lld but the weights have %lld",
-                     i, (long long)ks[i], (long long)kernel[i]);
-    sp->k[i] = ks[i] >= 0 ? ks[i] : kernel ? kernel[i] : -1;
-    if (sp->k[i] < 0 && !kernel)
-      return op_fail(c, PTQ_ERR_INVALID_MODEL, "kernel_shape is required");
-  }
-  PTQ_TRY(ints_attr(c, "strides", nd, sp->s, 1, 1));
-  PTQ_TRY(ints_attr(c, "dilations", nd, sp->d, 1, 1));
-  int64_t pads[4] = {0, 0, 0, 0};
-  const int64_t *pv;
-  size_t np = ir_attr_ints(c->node, "pads", &pv);
-  if (ir_node_attr(c->node, "pads")) {
-    if ((int)np != 2 * nd)
-      return op_fail(c, PTQ_ERR_INVALID_MODEL, "pads has %zu values, expected %d", np, 2 * nd);
-    for (int i = 0; i < 2 * nd; i++) {
-      if (pv[i] < 0) return op_fail(c, PTQ_ERR_INVALID_MODEL, "negative pads");
-      pads[i] = pv[i];
-    }
-  }
-  const char *ap = ir_attr_string(c->node, "auto_pad", "NOTSET");
-  int same_upper = strcmp(ap, "SAME_UPPER") == 0, same_lower = strcmp(ap, "SAME_LOWER") == 0;
-  int valid = strcmp(ap, "VALID") == 0;
-  if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") != 0)
-    return op_fail(c, PTQ_ERR_INVALID_MODEL, "auto_pad '%s'", ap);
-  for (int i = 0; i < nd; i++) {
-    sp->in[i] = in[i];
-    sp->pb[i] = pads[i];
-    sp->pe[i] = pads[i + nd];
-    if (valid) sp->pb[i] = sp->pe[i] = 0;
-    int64_t ek = sp->d[i] * (sp->k[i] - 1) + 1;
-    if (in[i] < 0 || sp->k[i] < 0) {
-      sp->out[i] = -1;
-      continue;
-    }
-    if (same_upper || same_lower) {
-      int64_t o = (in[i] + sp->s[i] - 1) / sp->s[i];
-      int64_t total = (o - 1) * sp->s[i] + ek - in[i];
-      if (total < 0) total = 0;
-      sp->pb[i] = same_upper ? total / 2 : total - total / 2;
-      sp->pe[i] = total - sp->pb[i];
-      sp->out[i] = o;
-      continue;
-    }
-    int64_t span = in[i] + sp->pb[i] + sp->pe[i] - ek;
-    if (span < 0)
-      return op_fail(
-          c, PTQ_ERR_SHAPE, "kernel %lld (dilated %lld) is larger than the padded input %lld",
-          (long long)sp->k[i], (long long)ek, (long long)(in[i] + sp->pb[i] + sp->pe[i]));
-    sp->out[i] = (ceil_mode ? (span + sp->s[i] - 1) / sp->s[i] : span / sp->s[i]) + 1;
-    /* ceil_mode: the last window must start inside the input or its begin padding */
-    if (ceil_mode && (sp->out[i] - 1) * sp->s[i] >= in[i] + sp->pb[i]) sp->out[i]--;
-  }
-  if (nd == 1) { /* view as 2-D with h = 1 */
-    sp->k[1] = sp->k[0], sp->s[1] = sp->s[0], sp->d[1] = sp->d[0];
-    sp->pb[1] = sp->pb[0], sp->pe[1] = sp->pe[0], sp->in[1] = sp->in[0], sp->out[1] = sp->out[0];
-    sp->k[0] = sp->s[0] = sp->d[0] = 1;
-    sp->pb[0] = sp->pe[0] = 0;
-    sp->in[0] = sp->out[0] = 1;
+    sp->k[i + o] = g.k[i], sp->s[i + o] = g.s[i], sp->d[i + o] = g.d[i];
+    sp->pb[i + o] = g.pb[i], sp->pe[i + o] = g.pe[i];
+    sp->in[i + o] = g.in[i], sp->out[i + o] = g.out[i];
   }
   return PTQ_OK;
 }
@@ -257,15 +189,15 @@ static ptq_status deconv_common(op_ctx *c, ptq_deconv_params *p, int64_t *dims, 
   int64_t ks[2], s[2], d[2], op_[2], pads[4] = {0, 0, 0, 0}, osh[2];
   int64_t wk[2] = {-1, -1};
   for (int i = 0; i < nd; i++) wk[i] = w->rank >= 0 ? w->dims[2 + i] : -1;
-  PTQ_TRY(ints_attr(c, "kernel_shape", nd, ks, -1, 1));
+  PTQ_TRY(conv_geom_ints(c, "kernel_shape", nd, ks, -1, 1));
   for (int i = 0; i < nd; i++) {
     if (ks[i] >= 0 && wk[i] >= 0 && ks[i] != wk[i])
       return op_fail(c, PTQ_ERR_INVALID_MODEL, "kernel_shape does not match the weights");
     if (ks[i] < 0) ks[i] = wk[i];
   }
-  PTQ_TRY(ints_attr(c, "strides", nd, s, 1, 1));
-  PTQ_TRY(ints_attr(c, "dilations", nd, d, 1, 1));
-  PTQ_TRY(ints_attr(c, "output_padding", nd, op_, 0, 0));
+  PTQ_TRY(conv_geom_ints(c, "strides", nd, s, 1, 1));
+  PTQ_TRY(conv_geom_ints(c, "dilations", nd, d, 1, 1));
+  PTQ_TRY(conv_geom_ints(c, "output_padding", nd, op_, 0, 0));
   const int64_t *pv;
   size_t np = ir_attr_ints(c->node, "pads", &pv);
   if (ir_node_attr(c->node, "pads")) {
@@ -276,7 +208,7 @@ static ptq_status deconv_common(op_ctx *c, ptq_deconv_params *p, int64_t *dims, 
     }
   }
   int has_os = ir_node_attr(c->node, "output_shape") != NULL;
-  if (has_os) PTQ_TRY(ints_attr(c, "output_shape", nd, osh, 0, 1));
+  if (has_os) PTQ_TRY(conv_geom_ints(c, "output_shape", nd, osh, 0, 1));
   const char *ap = ir_attr_string(c->node, "auto_pad", "NOTSET");
   int same_upper = strcmp(ap, "SAME_UPPER") == 0, same_lower = strcmp(ap, "SAME_LOWER") == 0;
   if (!same_upper && !same_lower && strcmp(ap, "VALID") != 0 && strcmp(ap, "NOTSET") != 0)
