@@ -48,7 +48,7 @@ typedef struct ptq_quant_options {
   const char *preprocess;    /* dataset preprocessing spec (ptq_dataset_options.preprocess) */
   int64_t calib_size;        /* samples drawn (without replacement) from the data; 0: 100 */
   uint64_t seed;             /* seed of the sample draw */
-  int64_t batch;             /* calibration batch; 0: 32 (or the model's fixed batch) */
+  int64_t batch;             /* calibration batch; 0: 8 (or the model's fixed batch) */
   const char *const *shapes; /* input shape overrides "NAME=DIMS" for calibration */
   size_t n_shapes;
   int threads;               /* 0: all cores */

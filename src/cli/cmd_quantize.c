@@ -36,7 +36,7 @@ static const char *const HELP =
     "  --a-unsigned        uint8 activations       --pow2        power-of-two scales\n"
     "  --no-keep-ends      lower bits also for the first and last layer\n"
     "  --float-add         Add of two activations stays float\n"
-    "  --batch B           calibration batch (default 32, or the model's fixed batch)\n"
+    "  --batch B           calibration batch (default 8, or the model's fixed batch)\n"
     "  --shape NAME=DIMS   input shape for calibration (dynamic inputs)\n";
 
 static void progress(void *user, const char *stage, int64_t done, int64_t total) {

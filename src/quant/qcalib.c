@@ -63,7 +63,7 @@ static int64_t *draw_samples(int64_t N, int64_t n, uint64_t seed) {
 
 static ptq_status load_calib_model(const char *path, const ptq_quant_options *o, ptq_model **m) {
   ptq_load_options lo = {
-      .shapes = o->shapes, .n_shapes = o->n_shapes, .batch = o->batch > 0 ? o->batch : 32};
+      .shapes = o->shapes, .n_shapes = o->n_shapes, .batch = o->batch > 0 ? o->batch : 8};
   ptq_status st = ptq_model_load(path, &lo, m);
   if (st == PTQ_OK || o->batch > 0 || st == PTQ_ERR_IO || st == PTQ_ERR_PARSE) return st;
   lo.batch = 0; /* the model's own batch when it cannot be re-batched */
