@@ -15,7 +15,7 @@ extern "C" {
 typedef enum ptq_qmethod {
   PTQ_QMETHOD_MINMAX = 0,
   PTQ_QMETHOD_EMA,        /* moving average of per-batch min/max (momentum 0.9) */
-  PTQ_QMETHOD_PERCENTILE, /* 99.99th percentile, two-sided */
+  PTQ_QMETHOD_PERCENTILE, /* 99.999th percentile, two-sided */
   PTQ_QMETHOD_MSE,        /* L2-optimal clipping */
   PTQ_QMETHOD_KL          /* TensorRT entropy calibration */
 } ptq_qmethod;

@@ -53,7 +53,7 @@ ptq_calib_config ptq_calib_config_default(ptq_calib_method method) {
   memset(&c, 0, sizeof c);
   c.method = method;
   c.momentum = 0.9;
-  c.percentile = 99.99;
+  c.percentile = 99.999;
   c.num_bins = 2048;
   c.num_quant_bins = 128;
   c.scheme = ptq_qscheme_int8();
