@@ -255,27 +255,16 @@ static ptq_status updates_type(op_ctx *c) {
 /* out = data; out[.., indices[i], ..] (op)= updates[i] along axis, in element order (the last
  * of duplicate indices wins without a reduction). updates has indices' shape. */
 static ptq_status sel_check(op_ctx *c, int *axis, reduction *red) {
-  const ptq_tensor *x = c->in[0], *idx = c->in[1], *u = c->in[2];
-  PTQ_TRY(op_require_dtype(c, 1, OP_INTS));
+  const ptq_tensor *idx = c->in[1], *u = c->in[2];
   PTQ_TRY(updates_type(c));
   PTQ_TRY(get_reduction(c, red));
-  *axis = -1;
   if (idx->rank >= 0 && u->rank >= 0) {
     int same = idx->rank == u->rank;
     for (int d = 0; same && d < idx->rank; d++)
       same = idx->dims[d] < 0 || u->dims[d] < 0 || idx->dims[d] == u->dims[d];
     if (!same) return op_fail(c, PTQ_ERR_SHAPE, "updates and indices differ in shape");
   }
-  if (x->rank < 0 || idx->rank < 0) return PTQ_OK;
-  if (x->rank < 1) return op_fail(c, PTQ_ERR_SHAPE, "data must have rank >= 1");
-  if (idx->rank != x->rank)
-    return op_fail(c, PTQ_ERR_SHAPE, "indices have rank %d, data rank %d", idx->rank, x->rank);
-  PTQ_TRY(op_axis(c, ir_attr_int(c->node, "axis", 0), x->rank, axis));
-  for (int d = 0; d < x->rank; d++)
-    if (d != *axis && x->dims[d] >= 0 && idx->dims[d] > x->dims[d])
-      return op_fail(c, PTQ_ERR_SHAPE, "indices dimension %d is %lld, data has only %lld", d,
-                     (long long)idx->dims[d], (long long)x->dims[d]);
-  return PTQ_OK;
+  return gel_check(c, axis); /* data/indices/axis rules are GatherElements' */
 }
 
 static ptq_status sel_infer(op_ctx *c) {
