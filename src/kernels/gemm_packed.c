@@ -66,7 +66,7 @@ static enum gemm_isa isa_choose(void) {
     want = ISA_SCALAR;
   else if (strcmp(env, "avx2") == 0)
     want = ISA_AVX2;
-  else if (strcmp(env, "avx512") == 0)
+  else if (strcmp(env, "avx512") == 0 || strcmp(env, "avx512vnni") == 0)
     want = ISA_AVX512;
   return want <= best ? want : best;
 }

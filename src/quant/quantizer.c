@@ -225,7 +225,7 @@ static enum quant_isa isa_choose(void) {
     want = QISA_SCALAR;
   else if (strcmp(env, "avx2") == 0)
     want = QISA_AVX2;
-  else if (strcmp(env, "avx512") == 0)
+  else if (strcmp(env, "avx512") == 0 || strcmp(env, "avx512vnni") == 0)
     want = QISA_AVX512;
   return want <= best ? want : best;
 }
