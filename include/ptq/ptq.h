@@ -81,6 +81,16 @@ void ptq_tensor_destroy(ptq_tensor *t);
 
 typedef struct ptq_model ptq_model;
 
+/* How a quantized (QuantizeLinear/DequantizeLinear) model runs. */
+typedef enum ptq_engine {
+  PTQ_ENGINE_AUTO,  /* INT8 when the model has quantized activations, else FLOAT */
+  PTQ_ENGINE_INT8,  /* the int8 runtime: quantized groups on integer kernels, the rest float */
+  PTQ_ENGINE_SIM,   /* the graph as stored, Q/DQ executed in float32 (onnxruntime's QDQ
+                       semantics: the simulation) */
+  PTQ_ENGINE_FLOAT  /* Q/DQ pairs on activations removed, weights dequantized: the float
+                       model the quantized one approximates */
+} ptq_engine;
+
 typedef struct ptq_load_options {
   /* Shape overrides "NAME=1x3x640x640" for graph inputs (dynamic or not). */
   const char *const *shapes;
@@ -89,8 +99,12 @@ typedef struct ptq_load_options {
    * batch size, for models exported with batch 1. */
   int64_t batch;
   /* Nonzero: keep the graph exactly as stored (no constant folding or Identity removal);
-   * used by the round-trip tests. */
+   * used by the round-trip tests. Implies PTQ_ENGINE_SIM. */
   int no_optimize;
+  /* How quantized models run (default AUTO). A model prepared for INT8 or FLOAT is changed
+   * for running and can no longer be saved; INT8 on a model without quantized activations
+   * is an error. */
+  ptq_engine engine;
 } ptq_load_options;
 
 /* Loads, validates and prepares an ONNX model. opts may be NULL. Caller owns *out.
@@ -115,6 +129,16 @@ typedef struct ptq_value_info {
 } ptq_value_info;
 ptq_status ptq_model_input(const ptq_model *model, size_t i, ptq_value_info *out);
 ptq_status ptq_model_output(const ptq_model *model, size_t i, ptq_value_info *out);
+
+/* The engine a loaded model was prepared for, and its node counts: int8 compute nodes,
+ * float/int8 layout-and-type conversions at float islands, and float nodes. */
+typedef struct ptq_engine_info {
+  ptq_engine engine; /* INT8, SIM or FLOAT (never AUTO) */
+  int int8_nodes, boundary_nodes, float_nodes;
+} ptq_engine_info;
+ptq_status ptq_model_engine(const ptq_model *model, ptq_engine_info *out);
+/* "int8", "sim", "float" or "auto". */
+const char *ptq_engine_name(ptq_engine engine);
 
 /* Human-readable summary (inputs, outputs, op histogram, parameters, opset).
  * Caller frees the returned string with free(). NULL on allocation failure. */

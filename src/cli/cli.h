@@ -22,12 +22,15 @@ typedef struct cli_model_opts {
   long long batch;
   int threads;
   int no_optimize;
+  int engine_ok;     /* the command takes --engine */
+  ptq_engine engine; /* --engine (default AUTO) */
 } cli_model_opts;
 
-/* Consumes --shape, --batch, --threads at argv[*i] (advancing *i); returns 1 if consumed,
+/* Consumes --shape, --batch, --threads (and --engine where engine_ok) at argv[*i] (advancing *i); returns 1 if consumed,
  * 0 if not a model option, -1 on a usage error (already reported). */
 int cli_model_opt(const char *cmd, int argc, char **argv, int *i, cli_model_opts *o);
-/* Loads a model with the options; prints the error. Returns exit code. */
+/* Loads a model with the options; prints the error. Returns exit code. With engine_ok, says
+ * on stderr how a quantized model runs. */
 int cli_load(const char *path, const cli_model_opts *o, ptq_model **out);
 
 /* Strict integer parsing; returns 0 on success. */

@@ -68,6 +68,22 @@ int cli_model_opt(const char *cmd, int argc, char **argv, int *i, cli_model_opts
     o->batch = n;
     return 1;
   }
+  if (o->engine_ok && strcmp(a, "--engine") == 0) {
+    if (!(v = cli_value(cmd, argc, argv, i))) return -1;
+    if (strcmp(v, "int8") == 0)
+      o->engine = PTQ_ENGINE_INT8;
+    else if (strcmp(v, "sim") == 0)
+      o->engine = PTQ_ENGINE_SIM;
+    else if (strcmp(v, "float") == 0)
+      o->engine = PTQ_ENGINE_FLOAT;
+    else if (strcmp(v, "auto") == 0)
+      o->engine = PTQ_ENGINE_AUTO;
+    else {
+      cli_usage_error(cmd, "--engine must be int8, sim, float or auto, got '%s'", v);
+      return -1;
+    }
+    return 1;
+  }
   if (strcmp(a, "--threads") == 0) {
     if (!(v = cli_value(cmd, argc, argv, i))) return -1;
     if (cli_parse_ll(v, &n) || n < 0 || n > 1024) {
@@ -84,10 +100,15 @@ int cli_load(const char *path, const cli_model_opts *o, ptq_model **out) {
   ptq_load_options lo = {.shapes = o->shapes,
                          .n_shapes = o->n_shapes,
                          .batch = o->batch,
-                         .no_optimize = o->no_optimize};
+                         .no_optimize = o->no_optimize,
+                         .engine = o->engine_ok ? o->engine : PTQ_ENGINE_SIM};
   ptq_set_threads(o->threads);
   ptq_status st = ptq_model_load(path, &lo, out);
   if (st != PTQ_OK) return cli_fail(st, "cannot load model");
+  ptq_engine_info ei;
+  if (o->engine_ok && ptq_model_engine(*out, &ei) == PTQ_OK && ei.engine == PTQ_ENGINE_INT8)
+    fprintf(stderr, "engine int8: %d int8 nodes, %d float nodes, %d float/int8 conversions\n",
+            ei.int8_nodes, ei.float_nodes, ei.boundary_nodes);
   return CLI_OK;
 }
 

@@ -8,11 +8,16 @@
 static const char *const HELP =
     "usage: ptq bench MODEL [--threads N] [--batch B] [--shape NAME=DIMS]\n"
     "                 [--input NAME=FILE.npy] [--repeat R] [--warmup W] [--seed S] [--json]\n"
+    "                 [--engine int8|sim|float]\n"
     "\n"
     "Runs MODEL W times to warm up, then R times (default 20, at least 1 s in total), and\n"
     "prints the median and minimum latency and the throughput (samples/s = batch / median).\n"
     "Inputs not given with --input are filled with seeded uniform random values in [0, 1)\n"
-    "(integers: 0).\n";
+    "(integers: 0).\n"
+    "\n"
+    "  --engine E          how a quantized model runs: int8 (the int8 runtime; default for a\n"
+    "                      model with quantized activations), sim (Q/DQ in float32, as\n"
+    "                      onnxruntime's QDQ reference), float (Q/DQ removed)\n";
 
 static double now_ms(void) {
   struct timespec ts;
@@ -26,7 +31,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  cli_model_opts mo = {0};
+  cli_model_opts mo = {.engine_ok = 1};
   const char *path = NULL, *v, *specs[64];
   long long repeat = 20, warmup = 3, seed = 1;
   int json = 0, rc = CLI_OK, n_specs = 0;

@@ -48,6 +48,7 @@ static double fidelity_sqnr(const fidelity *f) {
 static const char *const HELP =
     "usage: ptq eval MODEL --data DATA [--labels FILE] [--preprocess SPEC] [--ref FLOAT.onnx]\n"
     "                [--label-offset K] [--limit N] [--json] [--batch B] [--threads N]\n"
+    "                [--engine int8|sim|float]\n"
     "\n"
     "Top-1/top-5 accuracy of MODEL's first output on DATA: an .npy of N samples, or a folder\n"
     "of JPEG/PNG images (flat, or in class subfolders that give the labels).\n"
@@ -65,10 +66,13 @@ static const char *const HELP =
     "  --json              print one JSON object {\"top1\", \"top5\", \"n\"} (fractions), with\n"
     "                      --ref also \"sqnr_db\" (null when infinite), \"cosine\",\n"
     "                      \"top1_agreement\"\n"
-    "  --batch B           samples per run (default: the model's batch, or 32 if dynamic)\n";
+    "  --batch B           samples per run (default: the model's batch, or 32 if dynamic)\n"
+    "  --engine E          how a quantized model runs: int8 (the int8 runtime; default for a\n"
+    "                      model with quantized activations), sim (Q/DQ in float32, as\n"
+    "                      onnxruntime's QDQ reference), float (Q/DQ removed)\n";
 
 int cmd_eval(int argc, char **argv) {
-  cli_model_opts mo = {0};
+  cli_model_opts mo = {.engine_ok = 1};
   const char *path = NULL, *data = NULL, *labels = NULL, *pre = NULL, *refp = NULL, *v;
   long long offset = 0, limit = 0;
   int json = 0, rc = CLI_OK;
@@ -116,7 +120,12 @@ int cmd_eval(int argc, char **argv) {
   int64_t *lab = NULL;
   fidelity fid = {0};
   if ((rc = cli_load(path, &mo, &m))) return rc;
-  if (refp && (rc = cli_load(refp, &mo, &rm))) goto done;
+  if (refp) {
+    cli_model_opts ro = mo;
+    ro.engine = PTQ_ENGINE_AUTO;
+    ro.engine_ok = 0; /* the reference runs as it is, without a note */
+    if ((rc = cli_load(refp, &ro, &rm))) goto done;
+  }
   ptq_value_info in;
   ptq_model_input(m, 0, &in);
   if (ptq_model_input_count(m) != 1 || in.dtype != PTQ_DT_FLOAT || in.rank < 2 ||

@@ -8,15 +8,18 @@
 
 static const char *const HELP =
     "usage: ptq run MODEL --input NAME=FILE.npy [--input ...] --out DIR\n"
-    "               [--shape NAME=DIMS] [--batch B] [--threads N]\n"
+    "               [--shape NAME=DIMS] [--batch B] [--threads N] [--engine E]\n"
     "\n"
-    "Runs MODEL in float32 on the given inputs and writes every graph output to\n"
+    "Runs MODEL on the given inputs and writes every graph output to\n"
     "DIR/<output name>.npy (characters outside [A-Za-z0-9._-] become '_'; a name that then\n"
     "clashes with an earlier output gets _<output index> appended); prints each path.\n"
-    "The input shapes must match the model's (after --shape/--batch).\n";
+    "The input shapes must match the model's (after --shape/--batch).\n"
+    "  --engine E          how a quantized model runs: int8 (the int8 runtime; default for a\n"
+    "                      model with quantized activations), sim (Q/DQ in float32, as\n"
+    "                      onnxruntime's QDQ reference), float (Q/DQ removed)\n";
 
 int cmd_run(int argc, char **argv) {
-  cli_model_opts mo = {0};
+  cli_model_opts mo = {.engine_ok = 1};
   const char *path = NULL, *outdir = NULL;
   const char *specs[64];
   int n_specs = 0, rc = CLI_OK;

@@ -62,6 +62,9 @@ ptq_status ptq_model_load(const char *path, const ptq_load_options *opts, ptq_mo
 
 ptq_status ptq_model_save(const ptq_model *m, const char *path) {
   if (!m || !path) return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  if (m->lowered)
+    return ptq_error(PTQ_ERR_INVALID_ARG,
+                     "the model was lowered for the int8 runtime and cannot be saved");
   void *buf;
   size_t len;
   PTQ_TRY(onnx_serialize_model(m, &buf, &len));
@@ -195,4 +198,19 @@ char *ptq_model_summary(const ptq_model *m) {
     return NULL;
   }
   return b.s;
+}
+
+ptq_status ptq_model_engine(const ptq_model *m, ptq_engine_info *out) {
+  if (!m || !out) return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  *out = m->engine;
+  return PTQ_OK;
+}
+
+const char *ptq_engine_name(ptq_engine e) {
+  switch (e) {
+    case PTQ_ENGINE_INT8: return "int8";
+    case PTQ_ENGINE_SIM: return "sim";
+    case PTQ_ENGINE_FLOAT: return "float";
+    default: return "auto";
+  }
 }

@@ -21,6 +21,8 @@ typedef struct op_prepared {
   ptq_act act;             /* applied to output 0 last (Conv, ConvTranspose, Gemm) */
   const ptq_tensor *w, *b; /* Conv: replace inputs 1 and 2 when set (folded BatchNormalization) */
   ptq_conv_packed *packed; /* Conv: the weights in use (w, else input 1) packed, or NULL */
+  void *state;             /* op_def.prepare's result (int8 ops: packed weights), or NULL */
+  void (*state_free)(void *state);
 } op_prepared;
 
 typedef struct op_ctx {
@@ -47,7 +49,12 @@ typedef struct op_def {
   unsigned shape_only : 1; /* output depends only on input shapes (Shape, Size) */
 } op_def;
 
-/* Finds the definition for op_type in the default domain at opset; NULL if unsupported. */
+/* Domain of the int8 runtime's own ops (exec/ops_int8.c), which only lowering creates. */
+#define OP_INT8_DOMAIN "ai.ptq.int8"
+
+
+/* Finds the definition for op_type in the default domain at opset (or in OP_INT8_DOMAIN);
+ * NULL if unsupported. */
 const op_def *op_find(const char *op_type, const char *domain, int64_t opset);
 
 /* Op tables, one per source file; each ends with a {NULL} entry. */
@@ -61,6 +68,11 @@ extern const op_def op_defs_rnn[];
 extern const op_def op_defs_control[];
 extern const op_def op_defs_quant[];
 extern const op_def op_defs_misc[];
+extern const op_def op_defs_int8[]; /* domain OP_INT8_DOMAIN */
+
+/* Builds an int8 node's run-time state once per session (packed weights) into p->state and
+ * p->state_free (left NULL by ops without state); the node's constants are in g. */
+ptq_status op_int8_prepare(const ir_graph *g, const ir_node *n, op_prepared *p);
 
 /* ---- helpers for op implementations --------------------------------------------------- */
 

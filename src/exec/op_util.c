@@ -9,6 +9,11 @@ static const op_def *const g_tables[] = {
     op_defs_resize,      op_defs_rnn,   op_defs_control, op_defs_quant,  op_defs_misc};
 
 const op_def *op_find(const char *op_type, const char *domain, int64_t opset) {
+  if (domain && strcmp(domain, OP_INT8_DOMAIN) == 0) {
+    for (const op_def *d = op_defs_int8; d->name; d++)
+      if (strcmp(d->name, op_type) == 0) return d;
+    return NULL;
+  }
   if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0) return NULL;
   const op_def *best = NULL;
   for (size_t t = 0; t < sizeof g_tables / sizeof *g_tables; t++)

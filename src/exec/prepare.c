@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "exec/exec.h"
+#include "exec/lower.h"
 
 static const char *attr_type_name(enum ir_attr_type t) {
   static const char *names[] = {"undefined", "f", "i", "s", "t", "g", "floats", "ints", "strings"};
@@ -77,6 +78,7 @@ error:
 
 typedef struct prep_ctx {
   int optimize;
+  int keep_qdq; /* do not fold QuantizeLinear/DequantizeLinear (lowering reads them) */
   int64_t batch, orig_batch; /* batch override (0: none) and the batch the model declared */
 } prep_ctx;
 
@@ -167,7 +169,9 @@ static ptq_status infer_node(ir_graph *g, int ni, const prep_ctx *pc) {
     }
     if (v->dtype != PTQ_DT_UNDEFINED) v->has_type = 1;
   }
-  int fold = optimize && !op->no_fold && !op->self_alloc &&
+  const int qdq = strcmp(n->op_type, "QuantizeLinear") == 0 ||
+                  strcmp(n->op_type, "DequantizeLinear") == 0;
+  int fold = optimize && !op->no_fold && !op->self_alloc && !(pc->keep_qdq && qdq) &&
              (all_const || (op->shape_only && shapes_known));
   if (!fold) return PTQ_OK;
   ptq_tensor *res[16] = {0};
@@ -436,11 +440,71 @@ static ptq_status apply_overrides(ir_graph *g, const ptq_load_options *opts) {
   return PTQ_OK;
 }
 
+/* FLOAT engine: readers of DQ(Q(x)) on activations read x instead (pruning then drops the
+ * pair); weight DQs fold into float constants when the graph is prepared again. */
+static void strip_qdq(ir_graph *g) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *dq = &g->nodes[i];
+    if (strcmp(dq->op_type, "DequantizeLinear") != 0 || dq->inputs[0] < 0 || dq->outputs[0] < 0)
+      continue;
+    const int p = g->values[dq->inputs[0]].producer;
+    if (p < 0 || strcmp(g->nodes[p].op_type, "QuantizeLinear") != 0) continue;
+    const int src = g->nodes[p].inputs[0], dst = dq->outputs[0];
+    if (src < 0 || g->values[src].data || g->values[dst].is_output) continue;
+    for (int j = 0; j < g->n_nodes; j++)
+      for (int k = 0; k < g->nodes[j].n_inputs; k++)
+        if (g->nodes[j].inputs[k] == dst) g->nodes[j].inputs[k] = src;
+  }
+}
+
+static int has_qdq(const ir_graph *g) {
+  for (int i = 0; i < g->n_nodes; i++)
+    if (strcmp(g->nodes[i].op_type, "QuantizeLinear") == 0 ||
+        strcmp(g->nodes[i].op_type, "DequantizeLinear") == 0)
+      return 1;
+  return 0;
+}
+
 ptq_status exec_prepare_model(ptq_model *m, const ptq_load_options *opts) {
+  ptq_engine engine = opts ? opts->engine : PTQ_ENGINE_AUTO;
+  if ((unsigned)engine > PTQ_ENGINE_FLOAT)
+    return ptq_error(PTQ_ERR_INVALID_ARG, "unknown engine %d", (int)engine);
   prep_ctx pc = {.optimize = !(opts && opts->no_optimize), .batch = opts ? opts->batch : 0};
+  if (!pc.optimize) engine = PTQ_ENGINE_SIM;
+  pc.keep_qdq = engine != PTQ_ENGINE_SIM;
   ir_graph *g = m->graph;
   pc.orig_batch =
       (g->n_inputs && g->values[g->inputs[0]].rank >= 1) ? g->values[g->inputs[0]].dims[0] : -1;
   PTQ_TRY(apply_overrides(g, opts));
-  return prepare_graph(g, &pc);
+  PTQ_TRY(prepare_graph(g, &pc));
+  memset(&m->engine, 0, sizeof m->engine);
+  m->engine.engine = PTQ_ENGINE_SIM;
+  if (engine == PTQ_ENGINE_SIM) return PTQ_OK;
+  const int quantized = has_qdq(g);
+  if (engine == PTQ_ENGINE_FLOAT || (engine == PTQ_ENGINE_AUTO && !quantized)) {
+    if (quantized) {
+      strip_qdq(g);
+      m->lowered = 1;
+    }
+    m->engine.engine = PTQ_ENGINE_FLOAT;
+    return exec_reprepare_model(m);
+  }
+  exec_lower_stats ls;
+  PTQ_TRY(exec_lower_int8(m, &ls));
+  if (ls.int8_nodes == 0 && ls.boundary_nodes == 0) {
+    if (engine == PTQ_ENGINE_AUTO) return PTQ_OK; /* runs as the simulation */
+    return ptq_error(PTQ_ERR_UNSUPPORTED,
+                     "the int8 engine needs quantized activations (per-tensor int8/uint8 "
+                     "QuantizeLinear/DequantizeLinear of rank 2 or 4); this model has none");
+  }
+  m->engine.engine = PTQ_ENGINE_INT8;
+  m->engine.int8_nodes = ls.int8_nodes;
+  m->engine.boundary_nodes = ls.boundary_nodes;
+  m->engine.float_nodes = ls.float_nodes;
+  return PTQ_OK;
+}
+
+ptq_status exec_reprepare_model(ptq_model *m) {
+  prep_ctx pc = {.optimize = 1, .batch = 0, .orig_batch = -1};
+  return prepare_graph(m->graph, &pc);
 }

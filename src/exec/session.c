@@ -14,6 +14,7 @@
 static void prep_destroy(exec_prep *ep) {
   if (!ep) return;
   ptq_conv2d_packed_free(ep->p.packed);
+  if (ep->p.state_free) ep->p.state_free(ep->p.state);
   ptq_tensor_destroy(ep->own_w);
   ptq_tensor_destroy(ep->own_b);
   free(ep);
@@ -219,6 +220,16 @@ static ptq_status plan_create(const ir_graph *g, int fuse, exec_plan **out) {
   ptq_status st = !p->prep || !p->pass ? ptq_error(PTQ_ERR_NOMEM, "out of memory")
                   : fuse               ? plan_fuse(p)
                                        : PTQ_OK;
+  for (int i = 0; i < g->n_nodes && st == PTQ_OK; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (strcmp(n->domain, OP_INT8_DOMAIN) != 0) continue;
+    if (!p->prep[i] && !(p->prep[i] = calloc(1, sizeof *p->prep[i]))) {
+      st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      break;
+    }
+    if ((st = op_int8_prepare(g, n, &p->prep[i]->p)) != PTQ_OK)
+      ptq_error_prefix(st, "%s: ", ir_node_desc(n));
+  }
   if (st != PTQ_OK) {
     plan_destroy(p);
     return st;

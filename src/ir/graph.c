@@ -325,6 +325,14 @@ ptq_status ir_node_set_int(ir_node *n, const char *name, int64_t v) {
   return PTQ_OK;
 }
 
+ptq_status ir_node_set_float(ir_node *n, const char *name, float v) {
+  ir_attr *a = attr_slot(n, name);
+  if (!a) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  a->type = IR_ATTR_FLOAT;
+  a->f = v;
+  return PTQ_OK;
+}
+
 ptq_status ir_node_set_ints(ir_node *n, const char *name, size_t count, const int64_t *v) {
   ir_attr *a = attr_slot(n, name);
   if (!a) return ptq_error(PTQ_ERR_NOMEM, "out of memory");

@@ -102,6 +102,8 @@ struct ptq_model {
   int64_t model_version;
   ir_kv *metadata;
   int n_metadata;
+  int lowered; /* rewritten for the int8 runtime or stripped to float: runnable, not savable */
+  ptq_engine_info engine;
 };
 
 ir_graph *ir_graph_create(ir_graph *parent);
@@ -147,8 +149,10 @@ int ir_graph_add_constant(ir_graph *g, const char *base, ptq_tensor *t);
  * input and output value indices (-1: omitted). Returns the node index or -1. */
 int ir_graph_new_node(ir_graph *g, const char *name, const char *op_type, int n_in, const int *in,
                       int n_out, const int *out);
-/* Sets (adds or replaces) an INT / INTS attribute. PTQ_ERR_NOMEM on allocation failure. */
+/* Sets (adds or replaces) an INT / INTS / FLOAT attribute. PTQ_ERR_NOMEM on allocation
+ * failure. */
 ptq_status ir_node_set_int(ir_node *n, const char *name, int64_t v);
+ptq_status ir_node_set_float(ir_node *n, const char *name, float v);
 ptq_status ir_node_set_ints(ir_node *n, const char *name, size_t count, const int64_t *v);
 /* Removes an attribute if present. */
 void ir_node_remove_attr(ir_node *n, const char *name);

@@ -242,7 +242,8 @@ def options(args, tmp, fp, x, labels, quantize, fails):
 
 
 def eval_ref(args, tmp, fp, xpath, lpath, fails):
-    base = ["eval", "--data", xpath, "--labels", lpath, "--json", "--threads", args.threads]
+    base = ["eval", "--data", xpath, "--labels", lpath, "--json", "--threads", args.threads,
+            "--engine", "sim"]
     r = oc.run_ptq(args, base[:1] + [fp] + base[1:] + ["--ref", fp])
     j = oc.parse_json_stdout(r.stdout) if r.rc == 0 else None
     print("eval --ref (self): rc %s %s" % (r.rc, r.stdout.strip()))
@@ -257,7 +258,8 @@ def eval_ref(args, tmp, fp, xpath, lpath, fails):
     if not j or not isinstance(j.get("sqnr_db"), float) or j["sqnr_db"] < 15 or j["top1_agreement"] < 0.9 \
             or not 0.9 < j["cosine"] <= 1.0:
         fails.append("eval --ref ort: %r %s" % (j, r.brief()))
-    r = oc.run_ptq(args, ["eval", q, "--data", xpath, "--ref", fp, "--threads", args.threads])
+    r = oc.run_ptq(args, ["eval", q, "--data", xpath, "--ref", fp, "--threads", args.threads,
+                          "--engine", "sim"])
     print(r.stdout.strip())
     if r.rc != 0 or "SQNR" not in r.stdout or "agreement" not in r.stdout:
         fails.append("eval --ref text: %s" % r.brief())

@@ -1,0 +1,649 @@
+/* Lowering of a quantized (QDQ) graph to the int8 runtime's graph (see exec/lower.h).
+ *
+ * A quantized activation is the output of a per-tensor QuantizeLinear (int8 or uint8, scalar
+ * scale and zero point, rank 2 or 4, static shape) all of whose readers are
+ * DequantizeLinear nodes with the same parameters. Such a value is "lowered": it becomes a
+ * uint8 tensor in NHWC (an int8 value q is stored as q ^ 0x80, its zero point + 128: the same
+ * real values). A compute node X is replaced by an int8 node when every activation input is
+ * DQ(lowered value), its output reaches exactly one QuantizeLinear of a lowered value (through
+ * at most one Relu/Clip, which becomes the output clamp: Q is monotonic, so
+ * Q(relu(v)) = max(Q(v), Q(0)) and Q(clip(v, a, b)) = clamp(Q(v), Q(a), Q(b))), and its
+ * constants are in a form the int8 kernels take. Everything else stays float: the
+ * QuantizeLinear nodes that remain become QuantizeNhwc (float NCHW → uint8 NHWC) and the
+ * DequantizeLinear nodes DequantizeNhwc, with the float QDQ numerics. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/conv_geom.h"
+#include "exec/exec.h"
+#include "exec/lower.h"
+#include "kernels/qkernels.h"
+#include "util/util.h"
+
+typedef struct qparam {
+  float scale;
+  int32_t zp; /* uint8 domain */
+} qparam;
+
+typedef struct lower_ctx {
+  ir_graph *g;
+  int *readers;         /* per value: number of node inputs reading it */
+  int *first_reader;    /* per value: a node reading it (the only one when readers == 1) */
+  unsigned char *low;   /* per value: lowered quantized activation */
+  qparam *qp;           /* per value: parameters of lowered values */
+  unsigned char *drop;  /* per node: removed */
+  unsigned char *fused; /* per node: absorbed into an int8 node (kept for DQ bookkeeping) */
+  int n_nodes0, n_values0;
+} lower_ctx;
+
+/* ---------------------------------------------------------------- helpers --- */
+
+static int is_op(const ir_node *n, const char *op) {
+  return (!n->domain[0] || strcmp(n->domain, "ai.onnx") == 0) && strcmp(n->op_type, op) == 0;
+}
+
+static int const_numel(const ir_value *v, ptq_dtype dt, int64_t n) {
+  return v && v->data && v->data->dtype == dt && ptq_tensor_numel(v->data) == n;
+}
+
+/* Per-tensor parameters of a QuantizeLinear/DequantizeLinear node: scalar float scale, scalar
+ * int8/uint8 zero point (or none: uint8 0 / output_dtype). 0 if not of that form. */
+static int node_qparam(const ir_graph *g, const ir_node *n, qparam *out, ptq_dtype *type) {
+  const ir_value *s = ir_in(g, n, 1), *z = ir_in(g, n, 2);
+  if (!const_numel(s, PTQ_DT_FLOAT, 1)) return 0;
+  if (ir_attr_int(n, "block_size", 0) != 0) return 0;
+  ptq_dtype t = PTQ_DT_UINT8;
+  if (z) {
+    if (!z->data || ptq_tensor_numel(z->data) != 1) return 0;
+    t = z->data->dtype;
+  } else if (is_op(n, "QuantizeLinear") && ir_attr_int(n, "output_dtype", 0)) {
+    t = (ptq_dtype)ir_attr_int(n, "output_dtype", 0);
+  } else if (is_op(n, "DequantizeLinear")) {
+    const ir_value *x = ir_in(g, n, 0);
+    t = x ? x->dtype : PTQ_DT_UNDEFINED;
+  }
+  if (t != PTQ_DT_INT8 && t != PTQ_DT_UINT8) return 0;
+  const float sc = *(const float *)s->data->data;
+  if (!(sc > 0.0f) || !isfinite(sc)) return 0;
+  out->scale = sc;
+  out->zp = !z ? (t == PTQ_DT_INT8 ? 128 : 0)
+        : t == PTQ_DT_INT8 ? (int32_t)((const int8_t *)z->data->data)[0] + 128
+                           : (int32_t)((const uint8_t *)z->data->data)[0];
+  *type = t;
+  return 1;
+}
+
+/* The uint8-domain quantization of v with p, as QuantizeLinear computes it (x / scale in
+ * float32, ties to even, saturated to [0, 255]). */
+static int32_t quantize_u8(float v, qparam p) {
+  const float r = nearbyintf(v / p.scale);
+  if (isnan(r)) return 0;
+  const double q = (double)r + p.zp;
+  return q <= 0.0 ? 0 : q >= 255.0 ? 255 : (int32_t)q;
+}
+
+/* The lowered value behind input k of node n (n reads DQ(lowered)), or -1. */
+static int low_source(const lower_ctx *lc, const ir_node *n, int k) {
+  const ir_graph *g = lc->g;
+  if (k >= n->n_inputs || n->inputs[k] < 0) return -1;
+  const ir_value *v = &g->values[n->inputs[k]];
+  if (v->producer < 0) return -1;
+  const ir_node *dq = &g->nodes[v->producer];
+  if (!is_op(dq, "DequantizeLinear") || dq->inputs[0] < 0) return -1;
+  return lc->low[dq->inputs[0]] ? dq->inputs[0] : -1;
+}
+
+/* Output chain of X: X -> [Relu | Clip] -> Q(lowered). Sets *q_node, *act_node (-1 if none),
+ * the lowered output value and the clamp range. 0 if the output does not end that way. */
+static int out_chain(const lower_ctx *lc, const ir_node *x, int *q_node, int *act_node, int *yv,
+                     int32_t *lo, int32_t *hi) {
+  const ir_graph *g = lc->g;
+  if (x->n_outputs < 1 || x->outputs[0] < 0) return 0;
+  for (int k = 1; k < x->n_outputs; k++)
+    if (x->outputs[k] >= 0 && lc->readers[x->outputs[k]]) return 0;
+  int v = x->outputs[0];
+  *act_node = -1;
+  if (g->values[v].is_output || lc->readers[v] != 1) return 0;
+  int r = lc->first_reader[v];
+  const ir_node *rn = &g->nodes[r];
+  float a_lo = -INFINITY, a_hi = INFINITY;
+  int relu = 0;
+  if (is_op(rn, "Relu") || is_op(rn, "Clip")) {
+    if (is_op(rn, "Relu")) {
+      relu = 1;
+    } else {
+      if (ir_node_attr(rn, "min")) a_lo = ir_attr_float(rn, "min", -INFINITY);
+      if (ir_node_attr(rn, "max")) a_hi = ir_attr_float(rn, "max", INFINITY);
+      const ir_value *mn = ir_in(g, rn, 1), *mx = ir_in(g, rn, 2);
+      if ((mn && !const_numel(mn, PTQ_DT_FLOAT, 1)) || (mx && !const_numel(mx, PTQ_DT_FLOAT, 1)))
+        return 0;
+      if (mn) a_lo = *(const float *)mn->data->data;
+      if (mx) a_hi = *(const float *)mx->data->data;
+    }
+    *act_node = r;
+    v = rn->outputs[0];
+    if (v < 0 || g->values[v].is_output || lc->readers[v] != 1) return 0;
+    r = lc->first_reader[v];
+    rn = &g->nodes[r];
+  }
+  if (!is_op(rn, "QuantizeLinear") || rn->outputs[0] < 0 || !lc->low[rn->outputs[0]]) return 0;
+  *q_node = r;
+  *yv = rn->outputs[0];
+  const qparam p = lc->qp[*yv];
+  *lo = 0;
+  *hi = 255;
+  if (relu) *lo = quantize_u8(0.0f, p);
+  if (a_lo > -INFINITY) *lo = quantize_u8(a_lo, p);
+  if (a_hi < INFINITY) *hi = quantize_u8(a_hi, p);
+  return *lo <= *hi;
+}
+
+/* Weights DQ(const int8 [c_out][...], scale per tensor or per channel along axis, zero point
+ * 0): the int8 data and the scale of each of the c_out channels. 0 if not of that form. */
+static int const_weights(const lower_ctx *lc, const ir_node *x, int k, int axis_expected,
+                         const int8_t **w, float *scales, int64_t c_out) {
+  const ir_graph *g = lc->g;
+  const ir_value *v = ir_in(g, x, k);
+  if (!v || v->producer < 0 || lc->readers[x->inputs[k]] < 1) return 0;
+  const ir_node *dq = &g->nodes[v->producer];
+  if (!is_op(dq, "DequantizeLinear")) return 0;
+  const ir_value *q = ir_in(g, dq, 0), *s = ir_in(g, dq, 1), *z = ir_in(g, dq, 2);
+  if (!q || !q->data || q->data->dtype != PTQ_DT_INT8 || !s || !s->data ||
+      s->data->dtype != PTQ_DT_FLOAT)
+    return 0;
+  if (ir_attr_int(dq, "block_size", 0) != 0) return 0;
+  const int64_t ns = ptq_tensor_numel(s->data);
+  if (ns != 1) {
+    int64_t axis = ir_attr_int(dq, "axis", 1);
+    if (axis < 0) axis += q->data->rank;
+    if (axis != axis_expected || ns != c_out) return 0;
+  }
+  if (z) {
+    if (!z->data || z->data->dtype != PTQ_DT_INT8 || ptq_tensor_numel(z->data) != ns) return 0;
+    for (int64_t i = 0; i < ns; i++)
+      if (((const int8_t *)z->data->data)[i] != 0) return 0;
+  }
+  const float *sd = s->data->data;
+  for (int64_t c = 0; c < c_out; c++) {
+    scales[c] = sd[ns == 1 ? 0 : c];
+    if (!(scales[c] > 0.0f) || !isfinite(scales[c])) return 0;
+  }
+  *w = q->data->data;
+  return 1;
+}
+
+/* Bias input k of x as real values (DQ(const int32) or a float constant) of c_out entries:
+ * the float32 values the simulation adds. NULL input: zeros. 0 if not constant. */
+static int const_bias(const lower_ctx *lc, const ir_node *x, int k, float *b, int64_t c_out) {
+  const ir_graph *g = lc->g;
+  const ir_value *v = ir_in(g, x, k);
+  for (int64_t c = 0; c < c_out; c++) b[c] = 0.0f;
+  if (!v) return 1;
+  if (v->data) {
+    if (v->data->dtype != PTQ_DT_FLOAT || ptq_tensor_numel(v->data) != c_out) return 0;
+    memcpy(b, v->data->data, (size_t)c_out * sizeof *b);
+    return 1;
+  }
+  if (v->producer < 0) return 0;
+  const ir_node *dq = &g->nodes[v->producer];
+  if (!is_op(dq, "DequantizeLinear")) return 0;
+  const ir_value *q = ir_in(g, dq, 0), *s = ir_in(g, dq, 1), *z = ir_in(g, dq, 2);
+  if (!q || !q->data || q->data->dtype != PTQ_DT_INT32 || ptq_tensor_numel(q->data) != c_out ||
+      !s || !s->data || s->data->dtype != PTQ_DT_FLOAT)
+    return 0;
+  const int64_t ns = ptq_tensor_numel(s->data);
+  if (ns != 1 && ns != c_out) return 0;
+  if (z && (!z->data || z->data->dtype != PTQ_DT_INT32)) return 0;
+  for (int64_t c = 0; c < c_out; c++) {
+    const int64_t zc = z ? ((const int32_t *)z->data->data)[ptq_tensor_numel(z->data) == 1 ? 0 : c]
+                         : 0;
+    b[c] = (float)(((const int32_t *)q->data->data)[c] - zc) *
+           ((const float *)s->data->data)[ns == 1 ? 0 : c];
+  }
+  return 1;
+}
+
+/* Adds a constant tensor of dtype/dims filled from data (copied). Returns the value or -1. */
+static int add_const(lower_ctx *lc, const char *base, ptq_dtype dt, int rank, const int64_t *dims,
+                     const void *data) {
+  ptq_tensor *t;
+  if (ptq_tensor_create(dt, rank, dims, &t) != PTQ_OK) return -1;
+  memcpy(t->data, data, (size_t)ptq_tensor_numel(t) * ptq_dtype_size(dt));
+  return ir_graph_add_constant(lc->g, base, t);
+}
+
+/* Appends an int8-domain node; returns its index or -1 (error set). */
+static int add_node(lower_ctx *lc, const char *name, const char *op, int n_in, const int *in,
+                    int out) {
+  int idx = ir_graph_new_node(lc->g, name, op, n_in, in, 1, &out);
+  if (idx < 0) return -1;
+  ir_node *n = &lc->g->nodes[idx];
+  free(n->domain);
+  if (!(n->domain = ptq_strdup(OP_INT8_DOMAIN))) return -1;
+  return idx;
+}
+
+static ptq_status set_qattrs(ir_node *n, const char *prefix, qparam p) {
+  char key[32];
+  snprintf(key, sizeof key, "%s_scale", prefix);
+  PTQ_TRY(ir_node_set_float(n, key, p.scale));
+  snprintf(key, sizeof key, "%s_zp", prefix);
+  return ir_node_set_int(n, key, p.zp);
+}
+
+static void mark_fused(lower_ctx *lc, int x, int act, int q) {
+  lc->drop[x] = lc->fused[x] = 1;
+  if (act >= 0) lc->drop[act] = lc->fused[act] = 1;
+  lc->drop[q] = lc->fused[q] = 1;
+}
+
+/* Requantization parameters per channel: M = sx * sw[c] / sy and the int32 bias
+ * round(b[c] / (sx * sw[c])). 0 if some M is out of the kernels' range or a bias overflows. */
+static int requant_params(float sx, const float *sw, float sy, const float *b, int64_t c_out,
+                          int64_t k_terms, int32_t *bias, int32_t *mult, int32_t *shift) {
+  for (int64_t c = 0; c < c_out; c++) {
+    const double sxw = (double)sx * (double)sw[c];
+    if (ptq_requant_from_real(sxw / (double)sy, &mult[c], &shift[c]) != 0) return 0;
+    const double bq = nearbyint((double)b[c] / sxw);
+    /* the kernels' accumulator bound: |bias| + K * 255 * 128 < 2^31 */
+    if (!(fabs(bq) + (double)k_terms * 255.0 * 128.0 < 2147483648.0)) return 0;
+    bias[c] = (int32_t)bq;
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------- ops --- */
+
+/* Conv (2-D) -> QConv. */
+static ptq_status lower_conv(lower_ctx *lc, int xi, int *done) {
+  ir_graph *g = lc->g;
+  const ir_node *x = &g->nodes[xi];
+  *done = 0;
+  const int xv = low_source(lc, x, 0);
+  int q, act, yv;
+  int32_t lo, hi;
+  if (xv < 0 || !out_chain(lc, x, &q, &act, &yv, &lo, &hi)) return PTQ_OK;
+  const ir_value *in = &g->values[xv], *wv = ir_in(g, x, 1);
+  if (in->rank != 4 || !wv || wv->rank != 4) return PTQ_OK;
+  const int64_t c_out = wv->dims[0], group = ir_attr_int(x, "group", 1);
+  if (c_out <= 0 || group <= 0 || in->dims[1] != wv->dims[1] * group) return PTQ_OK;
+  op_ctx oc = {.graph = g, .node = x};
+  conv_geom geo;
+  if (conv_geom_get(&oc, 2, &in->dims[2], &wv->dims[2], 0, &geo) != PTQ_OK) {
+    ptq_error_clear();
+    return PTQ_OK;
+  }
+  float *sw = ptq_malloc((size_t)c_out * 3 * sizeof(float));
+  int32_t *rq = ptq_malloc((size_t)c_out * 3 * sizeof(int32_t));
+  ptq_status st = PTQ_OK;
+  const int8_t *w;
+  if (!sw || !rq) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  const int64_t k_terms = wv->dims[1] * wv->dims[2] * wv->dims[3];
+  if (!const_weights(lc, x, 1, 0, &w, sw, c_out) || !const_bias(lc, x, 2, sw + c_out, c_out) ||
+      !requant_params(lc->qp[xv].scale, sw, lc->qp[yv].scale, sw + c_out, c_out, k_terms, rq,
+                      rq + c_out, rq + 2 * c_out))
+    goto out;
+  const int64_t cdim[1] = {c_out};
+  int in_v[5] = {xv, add_const(lc, "qconv_w", PTQ_DT_INT8, 4, wv->dims, w),
+                 add_const(lc, "qconv_bias", PTQ_DT_INT32, 1, cdim, rq),
+                 add_const(lc, "qconv_mult", PTQ_DT_INT32, 1, cdim, rq + c_out),
+                 add_const(lc, "qconv_shift", PTQ_DT_INT32, 1, cdim, rq + 2 * c_out)};
+  for (int k = 1; k < 5; k++)
+    if (in_v[k] < 0) {
+      st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      goto out;
+    }
+  const int ni = add_node(lc, g->nodes[xi].name, "QConv", 5, in_v, yv);
+  if (ni < 0) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  ir_node *n = &g->nodes[ni];
+  const int64_t strides[2] = {geo.s[0], geo.s[1]}, dil[2] = {geo.d[0], geo.d[1]};
+  const int64_t pads[4] = {geo.pb[0], geo.pb[1], geo.pe[0], geo.pe[1]};
+  if ((st = ir_node_set_ints(n, "strides", 2, strides)) || (st = ir_node_set_ints(n, "dilations", 2, dil)) ||
+      (st = ir_node_set_ints(n, "pads", 4, pads)) || (st = ir_node_set_int(n, "group", group)) ||
+      (st = ir_node_set_int(n, "x_zp", lc->qp[xv].zp)) ||
+      (st = ir_node_set_int(n, "y_zp", lc->qp[yv].zp)) || (st = ir_node_set_int(n, "lo", lo)) ||
+      (st = ir_node_set_int(n, "hi", hi)))
+    goto out;
+  mark_fused(lc, xi, act, q);
+  *done = 1;
+out:
+  free(sw);
+  free(rq);
+  return st;
+}
+
+/* Gemm (alpha = beta = 1, transA = 0) and MatMul with constant weights -> QGemm over
+ * [M, K] rows. The weights are stored [N][K] (row = output channel). */
+static ptq_status lower_gemm(lower_ctx *lc, int xi, int *done) {
+  ir_graph *g = lc->g;
+  const ir_node *x = &g->nodes[xi];
+  *done = 0;
+  const int gemm = is_op(x, "Gemm");
+  const int xv = low_source(lc, x, 0);
+  int q, act, yv;
+  int32_t lo, hi;
+  if (xv < 0 || !out_chain(lc, x, &q, &act, &yv, &lo, &hi)) return PTQ_OK;
+  const ir_value *in = &g->values[xv], *wv = ir_in(g, x, 1);
+  if (in->rank != 2 || !wv || wv->rank != 2) return PTQ_OK;
+  if (gemm && (ir_attr_int(x, "transA", 0) != 0 || ir_attr_float(x, "alpha", 1.0f) != 1.0f ||
+               ir_attr_float(x, "beta", 1.0f) != 1.0f))
+    return PTQ_OK;
+  const int trans_b = gemm && ir_attr_int(x, "transB", 0) != 0;
+  const int64_t k = trans_b ? wv->dims[1] : wv->dims[0], n_out = trans_b ? wv->dims[0] : wv->dims[1];
+  if (k != in->dims[1] || n_out <= 0) return PTQ_OK;
+  float *sw = ptq_malloc((size_t)n_out * 2 * sizeof(float));
+  int32_t *rq = ptq_malloc((size_t)n_out * 3 * sizeof(int32_t));
+  int8_t *wt = ptq_malloc((size_t)(n_out * k));
+  ptq_status st = PTQ_OK;
+  const int8_t *w;
+  if (!sw || !rq || !wt) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  if (!const_weights(lc, x, 1, trans_b ? 0 : 1, &w, sw, n_out)) goto out;
+  if (gemm && x->n_inputs > 2 && x->inputs[2] >= 0) {
+    const ir_value *cv = ir_in(g, x, 2);
+    /* the bias must broadcast along rows only: [N] or [1, N] */
+    if (!(cv->rank == 1 || (cv->rank == 2 && cv->dims[0] == 1))) goto out;
+  }
+  if (!const_bias(lc, x, gemm ? 2 : 99, sw + n_out, n_out) ||
+      !requant_params(lc->qp[xv].scale, sw, lc->qp[yv].scale, sw + n_out, n_out, k, rq, rq + n_out,
+                      rq + 2 * n_out))
+    goto out;
+  for (int64_t j = 0; j < n_out; j++)
+    for (int64_t l = 0; l < k; l++) wt[j * k + l] = trans_b ? w[j * k + l] : w[l * n_out + j];
+  const int64_t wdims[2] = {n_out, k}, cdim[1] = {n_out};
+  int in_v[5] = {xv, add_const(lc, "qgemm_w", PTQ_DT_INT8, 2, wdims, wt),
+                 add_const(lc, "qgemm_bias", PTQ_DT_INT32, 1, cdim, rq),
+                 add_const(lc, "qgemm_mult", PTQ_DT_INT32, 1, cdim, rq + n_out),
+                 add_const(lc, "qgemm_shift", PTQ_DT_INT32, 1, cdim, rq + 2 * n_out)};
+  for (int i = 1; i < 5; i++)
+    if (in_v[i] < 0) {
+      st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      goto out;
+    }
+  const int ni = add_node(lc, g->nodes[xi].name, "QGemm", 5, in_v, yv);
+  if (ni < 0) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  ir_node *n = &g->nodes[ni];
+  if ((st = ir_node_set_int(n, "x_zp", lc->qp[xv].zp)) ||
+      (st = ir_node_set_int(n, "y_zp", lc->qp[yv].zp)) || (st = ir_node_set_int(n, "lo", lo)) ||
+      (st = ir_node_set_int(n, "hi", hi)))
+    goto out;
+  mark_fused(lc, xi, act, q);
+  *done = 1;
+out:
+  free(sw);
+  free(rq);
+  free(wt);
+  return st;
+}
+
+/* Add / Mul of two lowered values of the same shape -> QAdd / QMul (float-exact). */
+static ptq_status lower_binary(lower_ctx *lc, int xi, int *done) {
+  ir_graph *g = lc->g;
+  const ir_node *x = &g->nodes[xi];
+  *done = 0;
+  const int av = low_source(lc, x, 0), bv = low_source(lc, x, 1);
+  int q, act, yv;
+  int32_t lo, hi;
+  if (av < 0 || bv < 0 || x->n_inputs != 2 || !out_chain(lc, x, &q, &act, &yv, &lo, &hi))
+    return PTQ_OK;
+  const ir_value *a = &g->values[av], *b = &g->values[bv];
+  if (a->rank != b->rank || memcmp(a->dims, b->dims, (size_t)a->rank * sizeof a->dims[0]) != 0)
+    return PTQ_OK;
+  int in_v[2] = {av, bv};
+  const int ni = add_node(lc, g->nodes[xi].name, is_op(x, "Add") ? "QAdd" : "QMul", 2, in_v, yv);
+  if (ni < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  ir_node *n = &g->nodes[ni];
+  PTQ_TRY(set_qattrs(n, "a", lc->qp[av]));
+  PTQ_TRY(set_qattrs(n, "b", lc->qp[bv]));
+  PTQ_TRY(set_qattrs(n, "y", lc->qp[yv]));
+  PTQ_TRY(ir_node_set_int(n, "lo", lo));
+  PTQ_TRY(ir_node_set_int(n, "hi", hi));
+  mark_fused(lc, xi, act, q);
+  *done = 1;
+  return PTQ_OK;
+}
+
+/* A unary elementwise float op -> QLut: table[q] = Q_y(f(DQ_x(q))) evaluated with the
+ * executor's own implementation of f, so the table holds exactly the simulation's values. */
+static const char *const g_lut_ops[] = {"Relu",    "Clip",     "Sigmoid", "HardSigmoid",
+                                        "HardSwish", "LeakyRelu", "Tanh",    "Elu",
+                                        "Selu",    "Softplus", "Softsign", "Abs",
+                                        "Neg",     "Identity", "Gelu",    "Erf",
+                                        "Exp",     "Mish",     "ThresholdedRelu", NULL};
+
+static ptq_status lut_eval(const ir_graph *g, const ir_node *x, qparam px, qparam py,
+                           int32_t lo, int32_t hi, uint8_t *table) {
+  const int64_t dims[1] = {256};
+  ptq_tensor *in = NULL, *outt = NULL;
+  ptq_status st = ptq_tensor_create(PTQ_DT_FLOAT, 1, dims, &in);
+  if (st == PTQ_OK) st = ptq_tensor_create(PTQ_DT_FLOAT, 1, dims, &outt);
+  if (st != PTQ_OK) goto out;
+  float *xf = in->data;
+  for (int i = 0; i < 256; i++) xf[i] = (float)(i - px.zp) * px.scale;
+  ptq_tensor *ins[3] = {in, NULL, NULL}, *outs[1] = {outt};
+  for (int k = 1; k < x->n_inputs && k < 3; k++) {
+    const ir_value *v = ir_in(g, x, k);
+    if (v) ins[k] = v->data;
+  }
+  op_ctx c = {.graph = g,
+              .node = x,
+              .opset = g->opset,
+              .n_in = x->n_inputs,
+              .n_out = 1,
+              .in = ins,
+              .out = outs};
+  if ((st = x->op->run(&c)) != PTQ_OK) goto out;
+  const float *yf = outt->data;
+  for (int i = 0; i < 256; i++) {
+    int32_t v = quantize_u8(yf[i], py);
+    table[i] = (uint8_t)(v < lo ? lo : v > hi ? hi : v);
+  }
+out:
+  ptq_tensor_destroy(in);
+  ptq_tensor_destroy(outt);
+  return st;
+}
+
+static ptq_status lower_lut(lower_ctx *lc, int xi, int *done) {
+  ir_graph *g = lc->g;
+  const ir_node *x = &g->nodes[xi];
+  *done = 0;
+  const int xv = low_source(lc, x, 0);
+  int q, act, yv;
+  int32_t lo, hi;
+  if (xv < 0 || !x->op || !out_chain(lc, x, &q, &act, &yv, &lo, &hi)) return PTQ_OK;
+  for (int k = 1; k < x->n_inputs; k++) {
+    const ir_value *v = ir_in(g, x, k);
+    if (v && !v->data) return PTQ_OK;
+  }
+  uint8_t table[256];
+  ptq_status st = lut_eval(g, x, lc->qp[xv], lc->qp[yv], lo, hi, table);
+  if (st != PTQ_OK) {
+    ptq_error_clear(); /* an op that cannot run on a 1-D table stays float */
+    return PTQ_OK;
+  }
+  const int64_t dims[1] = {256};
+  int in_v[2] = {xv, add_const(lc, "qlut_table", PTQ_DT_UINT8, 1, dims, table)};
+  if (in_v[1] < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  if (add_node(lc, g->nodes[xi].name, "QLut", 2, in_v, yv) < 0)
+    return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  mark_fused(lc, xi, act, q);
+  *done = 1;
+  return PTQ_OK;
+}
+
+/* ---------------------------------------------------------------- driver --- */
+
+static void count_readers(lower_ctx *lc) {
+  const ir_graph *g = lc->g;
+  memset(lc->readers, 0, (size_t)g->n_values * sizeof *lc->readers);
+  for (int i = 0; i < g->n_nodes; i++) {
+    if (lc->drop[i]) continue;
+    for (int k = 0; k < g->nodes[i].n_inputs; k++) {
+      const int v = g->nodes[i].inputs[k];
+      if (v < 0) continue;
+      lc->readers[v]++;
+      lc->first_reader[v] = i;
+    }
+  }
+}
+
+/* Marks the lowered values: outputs of per-tensor QuantizeLinear of a float activation, of
+ * rank 2 or 4 with a static shape, read only by DequantizeLinear with the same parameters. */
+static void find_lowered(lower_ctx *lc) {
+  const ir_graph *g = lc->g;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    qparam p;
+    ptq_dtype t;
+    if (!is_op(n, "QuantizeLinear") || n->outputs[0] < 0 || !node_qparam(g, n, &p, &t)) continue;
+    const ir_value *x = ir_in(g, n, 0), *y = &g->values[n->outputs[0]];
+    if (!x || x->data || x->dtype != PTQ_DT_FLOAT || y->is_output) continue;
+    if (y->rank != 2 && y->rank != 4) continue;
+    int known = 1;
+    for (int d = 0; d < y->rank; d++) known &= y->dims[d] > 0;
+    if (!known) continue;
+    int ok = lc->readers[n->outputs[0]] > 0;
+    for (int j = 0; j < g->n_nodes && ok; j++) {
+      const ir_node *r = &g->nodes[j];
+      for (int k = 0; k < r->n_inputs && ok; k++) {
+        if (r->inputs[k] != n->outputs[0]) continue;
+        qparam pr;
+        ptq_dtype tr;
+        ok = k == 0 && is_op(r, "DequantizeLinear") && node_qparam(g, r, &pr, &tr) && tr == t &&
+             pr.scale == p.scale && pr.zp == p.zp;
+      }
+    }
+    if (!ok) continue;
+    lc->low[n->outputs[0]] = 1;
+    lc->qp[n->outputs[0]] = p;
+  }
+}
+
+/* Replaces a remaining QuantizeLinear / DequantizeLinear of a lowered value by the NHWC
+ * boundary op. */
+static ptq_status lower_boundary(lower_ctx *lc, int i) {
+  ir_graph *g = lc->g;
+  const ir_node *n = &g->nodes[i];
+  const int quant = is_op(n, "QuantizeLinear");
+  const int lv = quant ? n->outputs[0] : n->inputs[0];
+  if (lv < 0 || !lc->low[lv]) return PTQ_OK;
+  const int src = n->inputs[0], dst = n->outputs[0];
+  const int ni = add_node(lc, g->nodes[i].name, quant ? "QuantizeNhwc" : "DequantizeNhwc", 1, &src,
+                          dst);
+  if (ni < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  PTQ_TRY(set_qattrs(&g->nodes[ni], quant ? "y" : "x", lc->qp[lv]));
+  lc->drop[i] = 1;
+  return PTQ_OK;
+}
+
+static ptq_status lower_graph(lower_ctx *lc) {
+  ir_graph *g = lc->g;
+  find_lowered(lc);
+  for (int i = 0; i < lc->n_nodes0; i++) {
+    if (lc->drop[i]) continue;
+    const ir_node *x = &g->nodes[i];
+    int done = 0;
+    if (x->domain[0] && strcmp(x->domain, "ai.onnx") != 0) continue;
+    if (is_op(x, "Conv"))
+      PTQ_TRY(lower_conv(lc, i, &done));
+    else if (is_op(x, "Gemm") || is_op(x, "MatMul"))
+      PTQ_TRY(lower_gemm(lc, i, &done));
+    else if (is_op(x, "Add") || is_op(x, "Mul"))
+      PTQ_TRY(lower_binary(lc, i, &done));
+    else
+      for (const char *const *o = g_lut_ops; *o && !done; o++)
+        if (is_op(x, *o)) PTQ_TRY(lower_lut(lc, i, &done));
+    if (done) count_readers(lc);
+  }
+  /* DQ nodes all of whose readers were absorbed go; the others and the remaining Q nodes
+   * become boundary conversions. */
+  for (int i = 0; i < lc->n_nodes0; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (lc->drop[i] || !is_op(n, "DequantizeLinear") || n->outputs[0] < 0) continue;
+    if (n->inputs[0] >= 0 && lc->low[n->inputs[0]] && lc->readers[n->outputs[0]] == 0 &&
+        !g->values[n->outputs[0]].is_output)
+      lc->drop[i] = 1;
+  }
+  for (int i = 0; i < lc->n_nodes0; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (!lc->drop[i] && (is_op(n, "DequantizeLinear") || is_op(n, "QuantizeLinear")))
+      PTQ_TRY(lower_boundary(lc, i));
+  }
+  /* Lowered values become uint8 NHWC. */
+  for (int v = 0; v < lc->n_values0; v++) {
+    if (!lc->low[v]) continue;
+    ir_value *val = &g->values[v];
+    val->dtype = PTQ_DT_UINT8;
+    if (val->rank == 4) {
+      const int64_t c = val->dims[1];
+      val->dims[1] = val->dims[2];
+      val->dims[2] = val->dims[3];
+      val->dims[3] = c;
+    }
+  }
+  ir_graph_remove_nodes(g, lc->drop);
+  return PTQ_OK;
+}
+
+static void lower_stats(const ir_graph *g, exec_lower_stats *st) {
+  memset(st, 0, sizeof *st);
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (strcmp(n->domain, OP_INT8_DOMAIN) != 0)
+      st->float_nodes++;
+    else if (strcmp(n->op_type, "QuantizeNhwc") == 0 || strcmp(n->op_type, "DequantizeNhwc") == 0)
+      st->boundary_nodes++;
+    else
+      st->int8_nodes++;
+  }
+}
+
+ptq_status exec_lower_int8(ptq_model *m, exec_lower_stats *stats) {
+  if (!m) return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  if (m->lowered) return ptq_error(PTQ_ERR_INVALID_ARG, "the model is already lowered");
+  ir_graph *g = m->graph;
+  lower_ctx lc = {.g = g, .n_nodes0 = g->n_nodes, .n_values0 = g->n_values};
+  /* Room for the nodes and values lowering adds: at most a few per original node. */
+  const size_t nv = (size_t)g->n_values + 8 * (size_t)g->n_nodes + 8;
+  lc.readers = ptq_calloc(nv, sizeof *lc.readers);
+  lc.first_reader = ptq_calloc(nv, sizeof *lc.first_reader);
+  lc.low = ptq_calloc(nv, 1);
+  lc.qp = ptq_calloc(nv, sizeof *lc.qp);
+  /* at most one node is added per original node */
+  lc.drop = ptq_calloc(2 * (size_t)g->n_nodes + 2, 1);
+  lc.fused = ptq_calloc(2 * (size_t)g->n_nodes + 2, 1);
+  ptq_status st = PTQ_OK;
+  if (!lc.readers || !lc.first_reader || !lc.low || !lc.qp || !lc.drop || !lc.fused) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  count_readers(&lc);
+  if ((st = lower_graph(&lc)) != PTQ_OK) goto out;
+  if ((st = exec_reprepare_model(m)) != PTQ_OK) goto out;
+  exec_lower_stats ls;
+  lower_stats(g, &ls);
+  if (ls.int8_nodes || ls.boundary_nodes) m->lowered = 1;
+  if (stats) *stats = ls;
+out:
+  free(lc.readers);
+  free(lc.first_reader);
+  free(lc.low);
+  free(lc.qp);
+  free(lc.drop);
+  free(lc.fused);
+  return st;
+}
