@@ -164,6 +164,21 @@ void ptq_session_destroy(ptq_session *session);
 ptq_status ptq_session_run(ptq_session *session, size_t n_inputs, const char *const *names,
                            const ptq_tensor *const *inputs, ptq_tensor **outputs);
 
+/* Per-node profiling of the main graph. ptq_session_profile(s, 1) starts (and resets) it: each
+ * following run adds every node's wall time; 0 stops it. ptq_session_profile_get gives one
+ * entry per node in execution order, owned by the session (valid until the next
+ * ptq_session_profile_get, ptq_session_profile or destroy), and the number of runs. */
+typedef struct ptq_node_time {
+  const char *node; /* node name ("" if unnamed) */
+  const char *op;   /* op type (int8 runtime ops: QConv, QGemm, ...) */
+  double ms;        /* total wall time over the profiled runs */
+  int64_t macs;     /* multiply-accumulates per run of Conv/Gemm/MatMul and their int8
+                       forms; 0 for other ops */
+} ptq_node_time;
+ptq_status ptq_session_profile(ptq_session *session, int enable);
+ptq_status ptq_session_profile_get(ptq_session *session, const ptq_node_time **out, size_t *n,
+                                   int64_t *runs);
+
 /* Sets the thread count used by all ptq kernels (0: all cores). */
 void ptq_set_threads(int threads);
 

@@ -55,6 +55,10 @@ struct ptq_session {
   int n_plans;
   float *scratch; /* op_scratch's buffer, scratch_cap floats */
   size_t scratch_cap;
+  int profiling;      /* ptq_session_profile */
+  double *prof_ms;    /* per main-graph node: accumulated ms */
+  int64_t prof_runs;
+  ptq_node_time *prof_out;
 };
 
 /* ptq_session_create with hooks (may be NULL): observers for calibration and analysis. */

@@ -68,9 +68,9 @@ static int node_qparam(const ir_graph *g, const ir_node *n, qparam *out, ptq_dty
   const float sc = *(const float *)s->data->data;
   if (!(sc > 0.0f) || !isfinite(sc)) return 0;
   out->scale = sc;
-  out->zp = !z ? (t == PTQ_DT_INT8 ? 128 : 0)
-        : t == PTQ_DT_INT8 ? (int32_t)((const int8_t *)z->data->data)[0] + 128
-                           : (int32_t)((const uint8_t *)z->data->data)[0];
+  out->zp = !z                 ? (t == PTQ_DT_INT8 ? 128 : 0)
+            : t == PTQ_DT_INT8 ? (int32_t)((const int8_t *)z->data->data)[0] + 128
+                               : (int32_t)((const uint8_t *)z->data->data)[0];
   *type = t;
   return 1;
 }
@@ -197,8 +197,8 @@ static int const_bias(const lower_ctx *lc, const ir_node *x, int k, float *b, in
   if (ns != 1 && ns != c_out) return 0;
   if (z && (!z->data || z->data->dtype != PTQ_DT_INT32)) return 0;
   for (int64_t c = 0; c < c_out; c++) {
-    const int64_t zc = z ? ((const int32_t *)z->data->data)[ptq_tensor_numel(z->data) == 1 ? 0 : c]
-                         : 0;
+    const int64_t zc =
+        z ? ((const int32_t *)z->data->data)[ptq_tensor_numel(z->data) == 1 ? 0 : c] : 0;
     b[c] = (float)(((const int32_t *)q->data->data)[c] - zc) *
            ((const float *)s->data->data)[ns == 1 ? 0 : c];
   }
@@ -306,7 +306,8 @@ static ptq_status lower_conv(lower_ctx *lc, int xi, int *done) {
   ir_node *n = &g->nodes[ni];
   const int64_t strides[2] = {geo.s[0], geo.s[1]}, dil[2] = {geo.d[0], geo.d[1]};
   const int64_t pads[4] = {geo.pb[0], geo.pb[1], geo.pe[0], geo.pe[1]};
-  if ((st = ir_node_set_ints(n, "strides", 2, strides)) || (st = ir_node_set_ints(n, "dilations", 2, dil)) ||
+  if ((st = ir_node_set_ints(n, "strides", 2, strides)) ||
+      (st = ir_node_set_ints(n, "dilations", 2, dil)) ||
       (st = ir_node_set_ints(n, "pads", 4, pads)) || (st = ir_node_set_int(n, "group", group)) ||
       (st = ir_node_set_int(n, "x_zp", lc->qp[xv].zp)) ||
       (st = ir_node_set_int(n, "y_zp", lc->qp[yv].zp)) || (st = ir_node_set_int(n, "lo", lo)) ||
@@ -337,7 +338,8 @@ static ptq_status lower_gemm(lower_ctx *lc, int xi, int *done) {
                ir_attr_float(x, "beta", 1.0f) != 1.0f))
     return PTQ_OK;
   const int trans_b = gemm && ir_attr_int(x, "transB", 0) != 0;
-  const int64_t k = trans_b ? wv->dims[1] : wv->dims[0], n_out = trans_b ? wv->dims[0] : wv->dims[1];
+  const int64_t k = trans_b ? wv->dims[1] : wv->dims[0],
+                n_out = trans_b ? wv->dims[0] : wv->dims[1];
   if (k != in->dims[1] || n_out <= 0) return PTQ_OK;
   float *sw = ptq_malloc((size_t)n_out * 2 * sizeof(float));
   int32_t *rq = ptq_malloc((size_t)n_out * 3 * sizeof(int32_t));
@@ -418,14 +420,13 @@ static ptq_status lower_binary(lower_ctx *lc, int xi, int *done) {
 
 /* A unary elementwise float op -> QLut: table[q] = Q_y(f(DQ_x(q))) evaluated with the
  * executor's own implementation of f, so the table holds exactly the simulation's values. */
-static const char *const g_lut_ops[] = {"Relu",    "Clip",     "Sigmoid", "HardSigmoid",
-                                        "HardSwish", "LeakyRelu", "Tanh",    "Elu",
-                                        "Selu",    "Softplus", "Softsign", "Abs",
-                                        "Neg",     "Identity", "Gelu",    "Erf",
-                                        "Exp",     "Mish",     "ThresholdedRelu", NULL};
+static const char *const g_lut_ops[] = {
+    "Relu", "Clip",     "Sigmoid",         "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh", "Elu",
+    "Selu", "Softplus", "Softsign",        "Abs",         "Neg",       "Identity",  "Gelu", "Erf",
+    "Exp",  "Mish",     "ThresholdedRelu", NULL};
 
-static ptq_status lut_eval(const ir_graph *g, const ir_node *x, qparam px, qparam py,
-                           int32_t lo, int32_t hi, uint8_t *table) {
+static ptq_status lut_eval(const ir_graph *g, const ir_node *x, qparam px, qparam py, int32_t lo,
+                           int32_t hi, uint8_t *table) {
   const int64_t dims[1] = {256};
   ptq_tensor *in = NULL, *outt = NULL;
   ptq_status st = ptq_tensor_create(PTQ_DT_FLOAT, 1, dims, &in);
@@ -542,8 +543,8 @@ static ptq_status lower_boundary(lower_ctx *lc, int i) {
   const int lv = quant ? n->outputs[0] : n->inputs[0];
   if (lv < 0 || !lc->low[lv]) return PTQ_OK;
   const int src = n->inputs[0], dst = n->outputs[0];
-  const int ni = add_node(lc, g->nodes[i].name, quant ? "QuantizeNhwc" : "DequantizeNhwc", 1, &src,
-                          dst);
+  const int ni =
+      add_node(lc, g->nodes[i].name, quant ? "QuantizeNhwc" : "DequantizeNhwc", 1, &src, dst);
   if (ni < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
   PTQ_TRY(set_qattrs(&g->nodes[ni], quant ? "y" : "x", lc->qp[lv]));
   lc->drop[i] = 1;

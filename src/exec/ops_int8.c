@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "exec/op.h"
+#include "kernels/qgemm.h"
 #include "kernels/qkernels.h"
+#include "kernels/qops.h"
 
 static ptq_status need_u8(op_ctx *c, int i, int rank_lo, int rank_hi) {
   const ptq_tensor *t = c->in[i];
@@ -41,14 +43,6 @@ static int32_t attr_u8(const op_ctx *c, const char *name, int32_t def) {
   return v < 0 ? 0 : v > 255 ? 255 : (int32_t)v;
 }
 
-/* QuantizeLinear's value in the uint8 domain, clamped to [lo, hi] (⊆ [0, 255]). */
-static inline uint8_t q_u8(float v, float scale, int32_t zp, int32_t lo, int32_t hi) {
-  const float r = nearbyintf(v / scale);
-  if (isnan(r)) return (uint8_t)lo;
-  const double q = (double)r + zp;
-  return (uint8_t)(q <= lo ? lo : q >= hi ? hi : (int32_t)q);
-}
-
 /* --------------------------------------------------------- boundaries --- */
 
 static ptq_status quant_nhwc_infer(op_ctx *c) {
@@ -68,22 +62,10 @@ static ptq_status quant_nhwc_infer(op_ctx *c) {
 
 static ptq_status quant_nhwc_run(op_ctx *c) {
   const ptq_tensor *x = c->in[0];
-  const float s = attr_scale(c, "y_scale");
-  const int32_t zp = attr_u8(c, "y_zp", 0);
-  const float *xd = x->data;
-  uint8_t *y = c->out[0]->data;
-  if (x->rank == 2) {
-    const int64_t n = ptq_tensor_numel(x);
-    for (int64_t i = 0; i < n; i++) y[i] = q_u8(xd[i], s, zp, 0, 255);
-    return PTQ_OK;
-  }
-  const int64_t n = x->dims[0], ch = x->dims[1], hw = x->dims[2] * x->dims[3];
-  for (int64_t b = 0; b < n; b++)
-    for (int64_t k = 0; k < ch; k++) {
-      const float *xs = xd + (b * ch + k) * hw;
-      uint8_t *yd = y + b * hw * ch + k;
-      for (int64_t p = 0; p < hw; p++) yd[p * ch] = q_u8(xs[p], s, zp, 0, 255);
-    }
+  const int64_t ch = x->rank == 4 ? x->dims[1] : x->dims[1] * x->dims[0];
+  const int64_t n = x->rank == 4 ? x->dims[0] : 1, hw = x->rank == 4 ? x->dims[2] * x->dims[3] : 1;
+  ptq_quantize_nchw_to_nhwc(n, ch, hw, x->data, attr_scale(c, "y_scale"), attr_u8(c, "y_zp", 0), 0,
+                            c->out[0]->data);
   return PTQ_OK;
 }
 
@@ -103,22 +85,10 @@ static ptq_status dequant_nhwc_infer(op_ctx *c) {
 
 static ptq_status dequant_nhwc_run(op_ctx *c) {
   const ptq_tensor *x = c->in[0];
-  const float s = attr_scale(c, "x_scale");
-  const int32_t zp = attr_u8(c, "x_zp", 0);
-  const uint8_t *xd = x->data;
-  float *y = c->out[0]->data;
-  if (x->rank == 2) {
-    const int64_t n = ptq_tensor_numel(x);
-    for (int64_t i = 0; i < n; i++) y[i] = (float)((int32_t)xd[i] - zp) * s;
-    return PTQ_OK;
-  }
-  const int64_t n = x->dims[0], hw = x->dims[1] * x->dims[2], ch = x->dims[3];
-  for (int64_t b = 0; b < n; b++)
-    for (int64_t k = 0; k < ch; k++) {
-      const uint8_t *xs = xd + b * hw * ch + k;
-      float *yd = y + (b * ch + k) * hw;
-      for (int64_t p = 0; p < hw; p++) yd[p] = (float)((int32_t)xs[p * ch] - zp) * s;
-    }
+  const int64_t ch = x->rank == 4 ? x->dims[3] : x->dims[1] * x->dims[0];
+  const int64_t n = x->rank == 4 ? x->dims[0] : 1, hw = x->rank == 4 ? x->dims[1] * x->dims[2] : 1;
+  ptq_dequantize_nhwc_to_nchw(n, ch, hw, x->data, attr_scale(c, "x_scale"), attr_u8(c, "x_zp", 0),
+                              0, c->out[0]->data);
   return PTQ_OK;
 }
 
@@ -137,10 +107,22 @@ static ptq_status qconv_geometry(op_ctx *c, qconv_geo *g) {
   if (ir_attr_ints(c->node, "strides", &s) != 2 || ir_attr_ints(c->node, "dilations", &d) != 2 ||
       ir_attr_ints(c->node, "pads", &p) != 4)
     return op_fail(c, PTQ_ERR_INTERNAL, "strides, dilations and pads are required");
-  *g = (qconv_geo){.n = x->dims[0], .h = x->dims[1], .w = x->dims[2], .ci = x->dims[3],
-                   .co = w->dims[0], .kh = w->dims[2], .kw = w->dims[3],
-                   .group = ir_attr_int(c->node, "group", 1), .sh = s[0], .sw = s[1], .dh = d[0],
-                   .dw = d[1], .pt = p[0], .pl = p[1], .pb = p[2], .pr = p[3]};
+  *g = (qconv_geo){.n = x->dims[0],
+                   .h = x->dims[1],
+                   .w = x->dims[2],
+                   .ci = x->dims[3],
+                   .co = w->dims[0],
+                   .kh = w->dims[2],
+                   .kw = w->dims[3],
+                   .group = ir_attr_int(c->node, "group", 1),
+                   .sh = s[0],
+                   .sw = s[1],
+                   .dh = d[0],
+                   .dw = d[1],
+                   .pt = p[0],
+                   .pl = p[1],
+                   .pb = p[2],
+                   .pr = p[3]};
   if (g->group < 1 || g->ci != w->dims[1] * g->group || g->co % g->group || g->sh < 1 ||
       g->sw < 1 || g->dh < 1 || g->dw < 1 || g->pt < 0 || g->pl < 0 || g->pb < 0 || g->pr < 0)
     return op_fail(c, PTQ_ERR_INTERNAL, "inconsistent geometry");
@@ -161,37 +143,119 @@ static ptq_status qconv_infer(op_ctx *c) {
   return PTQ_OK;
 }
 
+static ptq_qconv_params qconv_kparams(const qconv_geo *g) {
+  return (ptq_qconv_params){.n = g->n,
+                            .h_in = g->h,
+                            .w_in = g->w,
+                            .c_in = g->ci,
+                            .c_out = g->co,
+                            .h_out = g->ho,
+                            .w_out = g->wo,
+                            .group = g->group,
+                            .k_h = g->kh,
+                            .k_w = g->kw,
+                            .stride_h = g->sh,
+                            .stride_w = g->sw,
+                            .dil_h = g->dh,
+                            .dil_w = g->dw,
+                            .pad_t = g->pt,
+                            .pad_l = g->pl,
+                            .pad_b = g->pb,
+                            .pad_r = g->pr};
+}
+
+/* Packed weights and the shape they were packed for. */
+typedef struct qconv_state {
+  ptq_qconv_params p;
+  ptq_qconv_packed *packed; /* GEMM-based path, or */
+  ptq_qdw_packed *dw;       /* depthwise (group == c_in == c_out) */
+} qconv_state;
+
+static void qconv_state_free(void *st) {
+  qconv_state *q = st;
+  if (!q) return;
+  ptq_qconv_packed_free(q->packed);
+  ptq_qdw_free(q->dw);
+  free(q);
+}
+
 static ptq_status qconv_run(op_ctx *c) {
   qconv_geo g;
   PTQ_TRY(qconv_geometry(c, &g));
-  const uint8_t *x = c->in[0]->data;
-  const int8_t *w = c->in[1]->data;
-  const int32_t *bias = c->in[2]->data, *mult = c->in[3]->data, *shift = c->in[4]->data;
-  const int32_t zx = attr_u8(c, "x_zp", 0), zy = attr_u8(c, "y_zp", 0);
+  const qconv_state *q = c->prep ? c->prep->state : NULL;
+  const ptq_qconv_params p = qconv_kparams(&g);
+  if (!q || memcmp(&q->p, &p, sizeof p) != 0)
+    return op_fail(c, PTQ_ERR_INTERNAL, "the weights were not packed for this shape");
+  if (q->dw) {
+    const ptq_qdw_geom dg = {.n = p.n,
+                             .h_in = p.h_in,
+                             .w_in = p.w_in,
+                             .h_out = p.h_out,
+                             .w_out = p.w_out,
+                             .stride_h = p.stride_h,
+                             .stride_w = p.stride_w,
+                             .dil_h = p.dil_h,
+                             .dil_w = p.dil_w,
+                             .pad_t = p.pad_t,
+                             .pad_l = p.pad_l};
+    ptq_qdwconv(q->dw, &dg, c->in[0]->data, c->out[0]->data);
+    return PTQ_OK;
+  }
+  const int32_t zy = attr_u8(c, "y_zp", 0);
   const uint8_t lo = (uint8_t)attr_u8(c, "lo", 0), hi = (uint8_t)attr_u8(c, "hi", 255);
-  uint8_t *y = c->out[0]->data;
-  const int64_t cig = g.ci / g.group, cog = g.co / g.group;
-  for (int64_t b = 0; b < g.n; b++)
-    for (int64_t oy = 0; oy < g.ho; oy++)
-      for (int64_t ox = 0; ox < g.wo; ox++)
-        for (int64_t co = 0; co < g.co; co++) {
-          const int64_t gi = co / cog;
-          int32_t acc = bias[co];
-          for (int64_t ky = 0; ky < g.kh; ky++) {
-            const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
-            if (iy < 0 || iy >= g.h) continue;
-            for (int64_t kx = 0; kx < g.kw; kx++) {
-              const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
-              if (ix < 0 || ix >= g.w) continue;
-              const uint8_t *xp = x + ((b * g.h + iy) * g.w + ix) * g.ci + gi * cig;
-              const int8_t *wp = w + co * cig * g.kh * g.kw + ky * g.kw + kx;
-              for (int64_t k = 0; k < cig; k++)
-                acc += ((int32_t)xp[k] - zx) * (int32_t)wp[k * g.kh * g.kw];
-            }
-          }
-          y[((b * g.ho + oy) * g.wo + ox) * g.co + co] =
-              ptq_requant_ref(acc, mult[co], shift[co], zy, lo, hi);
-        }
+  const size_t bytes = ptq_qconv_scratch_size(&p);
+  float *to_free = NULL, *scratch = NULL;
+  if (bytes && !(scratch = op_scratch(c, (bytes + sizeof(float) - 1) / sizeof(float), &to_free)))
+    return op_fail(c, PTQ_ERR_NOMEM, "out of memory");
+  ptq_qconv_run(q->packed, c->in[0]->data, zy, lo, hi, c->out[0]->data, scratch);
+  free(to_free);
+  return PTQ_OK;
+}
+
+/* Shape of a value as a tensor header (no data) for the prepare step. */
+static void value_shape(const ir_value *v, ptq_tensor *t) {
+  memset(t, 0, sizeof *t);
+  t->dtype = v->dtype;
+  t->rank = v->rank;
+  memcpy(t->dims, v->dims, sizeof t->dims);
+  t->data = v->data ? v->data->data : NULL;
+}
+
+static ptq_status qconv_prepare(const ir_graph *gr, const ir_node *n, op_prepared *pr) {
+  ptq_tensor shapes[5], *in[5];
+  for (int k = 0; k < 5; k++) {
+    value_shape(ir_in(gr, n, k), &shapes[k]);
+    in[k] = &shapes[k];
+  }
+  op_ctx c = {.graph = gr, .node = n, .opset = gr->opset, .n_in = 5, .in = in, .infer_only = 1};
+  qconv_geo g;
+  PTQ_TRY(qconv_geometry(&c, &g));
+  qconv_state *q = calloc(1, sizeof *q);
+  if (!q) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  q->p = qconv_kparams(&g);
+  if (g.group == g.ci && g.group == g.co) {
+    const ptq_qdw_desc d = {.c = g.co,
+                            .k_h = g.kh,
+                            .k_w = g.kw,
+                            .w = in[1]->data,
+                            .bias = in[2]->data,
+                            .mult = in[3]->data,
+                            .shift = in[4]->data,
+                            .zx = attr_u8(&c, "x_zp", 0),
+                            .zy = attr_u8(&c, "y_zp", 0),
+                            .lo = (uint8_t)attr_u8(&c, "lo", 0),
+                            .hi = (uint8_t)attr_u8(&c, "hi", 255)};
+    q->dw = ptq_qdw_pack(&d);
+  } else {
+    q->packed = ptq_qconv_pack(&q->p, in[1]->data, in[2]->data, in[3]->data, in[4]->data,
+                               (uint8_t)attr_u8(&c, "x_zp", 0));
+  }
+  if (!q->packed && !q->dw) {
+    free(q);
+    return ptq_error(PTQ_ERR_NOMEM, "out of memory packing the weights");
+  }
+  pr->state = q;
+  pr->state_free = qconv_state_free;
   return PTQ_OK;
 }
 
@@ -210,20 +274,34 @@ static ptq_status qgemm_infer(op_ctx *c) {
 }
 
 static ptq_status qgemm_run(op_ctx *c) {
-  const ptq_tensor *xt = c->in[0], *wt = c->in[1];
-  const int64_t m = xt->dims[0], k = xt->dims[1], n = wt->dims[0];
-  const uint8_t *x = xt->data;
-  const int8_t *w = wt->data;
-  const int32_t *bias = c->in[2]->data, *mult = c->in[3]->data, *shift = c->in[4]->data;
-  const int32_t zx = attr_u8(c, "x_zp", 0), zy = attr_u8(c, "y_zp", 0);
+  const ptq_qgemm_packed *pk = c->prep ? c->prep->state : NULL;
+  const ptq_tensor *x = c->in[0];
+  if (!pk || ptq_qgemm_packed_n(pk) != c->in[1]->dims[0] || ptq_qgemm_packed_k(pk) != x->dims[1])
+    return op_fail(c, PTQ_ERR_INTERNAL, "the weights were not packed for this shape");
+  const int32_t zy = attr_u8(c, "y_zp", 0);
   const uint8_t lo = (uint8_t)attr_u8(c, "lo", 0), hi = (uint8_t)attr_u8(c, "hi", 255);
-  uint8_t *y = c->out[0]->data;
-  for (int64_t i = 0; i < m; i++)
-    for (int64_t j = 0; j < n; j++) {
-      int32_t acc = bias[j];
-      for (int64_t l = 0; l < k; l++) acc += ((int32_t)x[i * k + l] - zx) * (int32_t)w[j * k + l];
-      y[i * n + j] = ptq_requant_ref(acc, mult[j], shift[j], zy, lo, hi);
-    }
+  ptq_qgemm_run(pk, x->dims[0], x->data, x->dims[1], zy, lo, hi, c->out[0]->data,
+                c->in[1]->dims[0]);
+  return PTQ_OK;
+}
+
+static void qgemm_state_free(void *st) {
+  ptq_qgemm_packed_free(st);
+}
+
+static ptq_status qgemm_prepare(const ir_graph *g, const ir_node *n, op_prepared *pr) {
+  const ir_value *w = ir_in(g, n, 1), *b = ir_in(g, n, 2), *m = ir_in(g, n, 3), *s = ir_in(g, n, 4);
+  if (!w || !w->data || w->rank != 2 || !b || !b->data || !m || !m->data || !s || !s->data)
+    return ptq_error(PTQ_ERR_INTERNAL, "%s: constant inputs missing", ir_node_desc(n));
+  const int64_t zx = ir_attr_int(n, "x_zp", 0);
+  ptq_qgemm_packed *pk = ptq_qgemm_pack(w->dims[0], w->dims[1], w->data->data, w->dims[1],
+                                        b->data->data, m->data->data, s->data->data,
+                                        (uint8_t)(zx < 0     ? 0
+                                                  : zx > 255 ? 255
+                                                             : zx));
+  if (!pk) return ptq_error(PTQ_ERR_NOMEM, "out of memory packing the weights");
+  pr->state = pk;
+  pr->state_free = qgemm_state_free;
   return PTQ_OK;
 }
 
@@ -240,18 +318,18 @@ static ptq_status qbinary_infer(op_ctx *c) {
 }
 
 static ptq_status qbinary_run(op_ctx *c) {
-  const int mul = strcmp(c->node->op_type, "QMul") == 0;
-  const float sa = attr_scale(c, "a_scale"), sb = attr_scale(c, "b_scale"),
-              sy = attr_scale(c, "y_scale");
-  const int32_t za = attr_u8(c, "a_zp", 0), zb = attr_u8(c, "b_zp", 0), zy = attr_u8(c, "y_zp", 0);
-  const int32_t lo = attr_u8(c, "lo", 0), hi = attr_u8(c, "hi", 255);
-  const uint8_t *a = c->in[0]->data, *b = c->in[1]->data;
-  uint8_t *y = c->out[0]->data;
-  const int64_t n = ptq_tensor_numel(c->in[0]);
-  for (int64_t i = 0; i < n; i++) {
-    const float fa = (float)((int32_t)a[i] - za) * sa, fb = (float)((int32_t)b[i] - zb) * sb;
-    y[i] = q_u8(mul ? fa * fb : fa + fb, sy, zy, lo, hi);
-  }
+  const ptq_qbin_params p = {
+      .op = strcmp(c->node->op_type, "QMul") == 0 ? PTQ_QBIN_MUL : PTQ_QBIN_ADD,
+      .sa = attr_scale(c, "a_scale"),
+      .sb = attr_scale(c, "b_scale"),
+      .sy = attr_scale(c, "y_scale"),
+      .za = attr_u8(c, "a_zp", 0),
+      .zb = attr_u8(c, "b_zp", 0),
+      .zy = attr_u8(c, "y_zp", 0),
+      .lo = (uint8_t)attr_u8(c, "lo", 0),
+      .hi = (uint8_t)attr_u8(c, "hi", 255)};
+  ptq_qbinary(&p, 1, ptq_tensor_numel(c->in[0]), c->in[0]->data, c->in[1]->data, PTQ_QBIN_SAME,
+              c->out[0]->data);
   return PTQ_OK;
 }
 
@@ -265,18 +343,15 @@ static ptq_status qlut_infer(op_ctx *c) {
 }
 
 static ptq_status qlut_run(op_ctx *c) {
-  const uint8_t *x = c->in[0]->data, *t = c->in[1]->data;
-  uint8_t *y = c->out[0]->data;
-  const int64_t n = ptq_tensor_numel(c->in[0]);
-  for (int64_t i = 0; i < n; i++) y[i] = t[x[i]];
+  ptq_qlut(c->in[1]->data, ptq_tensor_numel(c->in[0]), c->in[0]->data, c->out[0]->data);
   return PTQ_OK;
 }
 
 static const char *const A_QY[] = {"y_scale:f", "y_zp:i", NULL};
 static const char *const A_QX[] = {"x_scale:f", "x_zp:i", NULL};
-static const char *const A_QCONV[] = {"strides:ints", "dilations:ints", "pads:ints", "group:i",
-                                      "x_zp:i",       "y_zp:i",         "lo:i",      "hi:i",
-                                      NULL};
+static const char *const A_QCONV[] = {"strides:ints", "dilations:ints", "pads:ints",
+                                      "group:i",      "x_zp:i",         "y_zp:i",
+                                      "lo:i",         "hi:i",           NULL};
 static const char *const A_QGEMM[] = {"x_zp:i", "y_zp:i", "lo:i", "hi:i", NULL};
 static const char *const A_QBIN[] = {"a_scale:f", "a_zp:i", "b_scale:f", "b_zp:i", "y_scale:f",
                                      "y_zp:i",    "lo:i",   "hi:i",      NULL};
@@ -292,8 +367,7 @@ const op_def op_defs_int8[] = {
     {NULL}};
 
 ptq_status op_int8_prepare(const ir_graph *g, const ir_node *n, op_prepared *p) {
-  (void)g;
-  (void)n;
-  (void)p;
+  if (strcmp(n->op_type, "QConv") == 0) return qconv_prepare(g, n, p);
+  if (strcmp(n->op_type, "QGemm") == 0) return qgemm_prepare(g, n, p);
   return PTQ_OK;
 }

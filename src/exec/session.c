@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #ifdef __linux__
 #include <malloc.h>
@@ -6,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "exec/exec.h"
 
@@ -281,6 +283,8 @@ void ptq_session_destroy(ptq_session *s) {
   for (int i = 0; i < s->n_plans; i++) plan_destroy(s->plans[i]);
   free(s->plans);
   free(s->scratch);
+  free(s->prof_ms);
+  free(s->prof_out);
   free(s);
 }
 
@@ -501,6 +505,12 @@ static void frame_free(exec_frame *f) {
   free(f->owned);
 }
 
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* Runs every node, then moves (or copies) the graph outputs into outs. */
 static ptq_status frame_run(exec_frame *f, ptq_tensor **outs) {
   const ir_graph *g = f->plan->g;
@@ -508,8 +518,11 @@ static ptq_status frame_run(exec_frame *f, ptq_tensor **outs) {
   int observe = h->observe && !f->parent;
   for (int i = 0; observe && i < g->n_inputs; i++)
     PTQ_TRY(h->observe(h->user, g, g->inputs[i], f->vals[g->inputs[i]]));
+  const int prof = f->sess->profiling && !f->parent;
   for (int i = 0; i < g->n_nodes; i++) {
+    const double t0 = prof ? now_ms() : 0.0;
     PTQ_TRY(exec_node(f, i));
+    if (prof) f->sess->prof_ms[i] += now_ms() - t0;
     for (int k = 0; observe && k < g->nodes[i].n_outputs; k++) {
       int v = g->nodes[i].outputs[k];
       if (v >= 0 && f->vals[v]) PTQ_TRY(h->observe(h->user, g, v, f->vals[v]));
@@ -604,6 +617,7 @@ ptq_status ptq_session_run(ptq_session *s, size_t n_inputs, const char *const *n
     }
   if (s->threads > 0) ptq_set_threads(s->threads);
   st = frame_run(&f, outputs);
+  if (st == PTQ_OK && s->profiling) s->prof_runs++;
 done:
   if (st != PTQ_OK)
     for (int i = 0; i < g->n_outputs; i++) {
@@ -612,4 +626,53 @@ done:
     }
   if (f.vals) frame_free(&f);
   return st;
+}
+
+ptq_status ptq_session_profile(ptq_session *s, int enable) {
+  if (!s) return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  const int n = s->model->graph->n_nodes;
+  if (enable && !s->prof_ms && !(s->prof_ms = ptq_calloc((size_t)n + 1, sizeof *s->prof_ms)))
+    return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  if (enable) memset(s->prof_ms, 0, ((size_t)n + 1) * sizeof *s->prof_ms);
+  s->prof_runs = 0;
+  s->profiling = enable != 0;
+  return PTQ_OK;
+}
+
+/* Multiply-accumulates of one run of a node, from the graph's static shapes. */
+static int64_t node_macs(const ir_graph *g, const ir_node *n) {
+  const ir_value *y = ir_out(g, n, 0), *w = ir_in(g, n, 1);
+  if (!y || !w || y->rank < 1 || w->rank < 2) return 0;
+  int64_t out = 1;
+  for (int d = 0; d < y->rank; d++) out *= y->dims[d] > 0 ? y->dims[d] : 0;
+  const int int8 = strcmp(n->domain, OP_INT8_DOMAIN) == 0;
+  if (op_is(n, "Conv") || (int8 && strcmp(n->op_type, "QConv") == 0)) {
+    int64_t k = 1;
+    for (int d = 1; d < w->rank; d++) k *= w->dims[d];
+    return out * k;
+  }
+  if (int8 && strcmp(n->op_type, "QGemm") == 0) return out * w->dims[1];
+  if (op_is(n, "Gemm")) return out * w->dims[ir_attr_int(n, "transB", 0) ? 1 : 0];
+  if (op_is(n, "MatMul")) return out * w->dims[w->rank - 2];
+  return 0;
+}
+
+ptq_status ptq_session_profile_get(ptq_session *s, const ptq_node_time **out, size_t *n,
+                                   int64_t *runs) {
+  if (!s || !out || !n) return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  const ir_graph *g = s->model->graph;
+  free(s->prof_out);
+  if (!(s->prof_out = ptq_calloc((size_t)g->n_nodes + 1, sizeof *s->prof_out)))
+    return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *nd = &g->nodes[i];
+    s->prof_out[i] = (ptq_node_time){.node = nd->name ? nd->name : "",
+                                     .op = nd->op_type,
+                                     .ms = s->prof_ms ? s->prof_ms[i] : 0.0,
+                                     .macs = node_macs(g, nd)};
+  }
+  *out = s->prof_out;
+  *n = (size_t)g->n_nodes;
+  if (runs) *runs = s->prof_runs;
+  return PTQ_OK;
 }

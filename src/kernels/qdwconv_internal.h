@@ -1,0 +1,68 @@
+/* Packed depthwise weights (qdwconv*.c); not part of the kernel contract.
+ *
+ * SIMD paths fold the input zero point into the bias: acc = bias - zx·Σ_t w_t + Σ_t x_t·w_t
+ * over all k_h·k_w taps, a tap in the padding reading zx from zrow (x_t = zx adds zx·w_t,
+ * which the folded term cancels). This equals the exact sum modulo 2^32 and the exact sum
+ * fits int32, so the wrapping int32 arithmetic gives it exactly. Taps are grouped (4 per
+ * group for AVX-512 VNNI vpdpbusd, 2 for AVX2 vpmaddwd); the last group is completed with
+ * zero-weight taps reading zrow. */
+#ifndef PTQ_QDWCONV_INTERNAL_H
+#define PTQ_QDWCONV_INTERNAL_H
+
+#include "kernels/qmisc_simd.h"
+
+/* Kernels with more taps than this use the plain-C path (same results). */
+#define PTQ_QDW_MAX_SIMD_TAPS 256
+
+struct ptq_qdw_packed {
+  enum ptq_qisa isa;
+  int64_t c, k_h, k_w, kk;
+  int32_t zx, zy;
+  uint8_t lo, hi;
+  /* Plain C: w[t][ch] (t = i·k_w + j), bias (zeros when none), mult, shift. */
+  int8_t *w;
+  int32_t *bias, *mult, *shift;
+  /* SIMD: blocks of vw channels (64 AVX-512, 16 AVX2), groups of gt taps (4, 2). */
+  int64_t vw, nblk, groups;
+  /* AVX-512: [blk][g][j < 4][16 dwords of 4 taps' bytes], channel of dword i of vector j is
+   * 16·(i / 4) + 4·j + i % 4 (the in-lane unpack order). AVX2: [blk][g][j < 2][8 dwords of 2
+   * taps' int16], channel 8·j + i. */
+  void *wpk;
+  int32_t *bias_f; /* [blk][vw], same channel order as the weights */
+  int64_t *rq;     /* [blk][vector][6][lanes / 2]: me, mo, se, so, ce, co (ptq_qrq_fill) */
+  uint8_t *zrow;   /* nblk·vw bytes of zx */
+};
+
+/* One output row (image b, row oh) of the SIMD paths. tapoff holds, for every tap t < kk,
+ * the element offset of tap t from the window origin (i·dil_h·w_in + j·dil_w)·x_pix_stride. */
+void ptq_qdw_row_avx2(const struct ptq_qdw_packed *p, const ptq_qdw_geom *g, const uint8_t *x,
+                      int64_t oh, uint8_t *y, const int64_t *tapoff);
+void ptq_qdw_row_avx512(const struct ptq_qdw_packed *p, const ptq_qdw_geom *g, const uint8_t *x,
+                        int64_t oh, uint8_t *y, const int64_t *tapoff);
+
+/* Fills tp[t] (t < ntp, a multiple of the group size) with the tap pointers of output pixel
+ * (oh, ow): x + origin + tapoff[t] inside x, zrow outside or for t >= kk. */
+static inline void ptq_qdw_taps(const struct ptq_qdw_packed *p, const ptq_qdw_geom *g,
+                                const uint8_t *x, int64_t oh, int64_t ow, const int64_t *tapoff,
+                                int64_t ntp, const uint8_t **tp) {
+  const int64_t ih0 = oh * g->stride_h - g->pad_t, iw0 = ow * g->stride_w - g->pad_l;
+  const int64_t xs = g->x_pix_stride ? g->x_pix_stride : p->c;
+  const int64_t kh = p->k_h, kw = p->k_w;
+  const int64_t org = (ih0 * g->w_in + iw0) * xs; /* a pointer only once inside x */
+  if (ih0 >= 0 && iw0 >= 0 && ih0 + (kh - 1) * g->dil_h < g->h_in &&
+      iw0 + (kw - 1) * g->dil_w < g->w_in) {
+    for (int64_t t = 0; t < p->kk; t++) tp[t] = x + (org + tapoff[t]);
+  } else {
+    for (int64_t i = 0, t = 0; i < kh; i++) {
+      const int64_t ih = ih0 + i * g->dil_h;
+      const int row_in = ih >= 0 && ih < g->h_in;
+      for (int64_t j = 0; j < kw; j++, t++) {
+        const int64_t iw = iw0 + j * g->dil_w;
+        tp[t] = row_in && iw >= 0 && iw < g->w_in ? x + (org + tapoff[t]) : p->zrow;
+      }
+    }
+  }
+  for (int64_t t = p->kk; t < ntp; t++) tp[t] = p->zrow;
+}
+
+#endif
