@@ -486,6 +486,221 @@ static ptq_status lower_lut(lower_ctx *lc, int xi, int *done) {
   return PTQ_OK;
 }
 
+/* MaxPool / AveragePool (2-D) and GlobalAveragePool -> QMaxPool / QAvgPool / QGlobalAvgPool.
+ * MaxPool needs the same quantization in and out (then max commutes with it exactly). */
+static ptq_status lower_pool(lower_ctx *lc, int xi, int *done) {
+  ir_graph *g = lc->g;
+  const ir_node *x = &g->nodes[xi];
+  *done = 0;
+  const int xv = low_source(lc, x, 0);
+  int q, act, yv;
+  int32_t lo, hi;
+  if (xv < 0 || !out_chain(lc, x, &q, &act, &yv, &lo, &hi)) return PTQ_OK;
+  const ir_value *in = &g->values[xv];
+  if (in->rank != 4) return PTQ_OK;
+  const int gap = is_op(x, "GlobalAveragePool"), maxp = is_op(x, "MaxPool");
+  if (maxp && (lc->qp[xv].scale != lc->qp[yv].scale || lc->qp[xv].zp != lc->qp[yv].zp ||
+               ir_attr_int(x, "storage_order", 0) != 0))
+    return PTQ_OK;
+  conv_geom geo = {0};
+  if (!gap) {
+    op_ctx oc = {.graph = g, .node = x};
+    if (conv_geom_get(&oc, 2, &in->dims[2], NULL, (int)ir_attr_int(x, "ceil_mode", 0), &geo) !=
+        PTQ_OK) {
+      ptq_error_clear();
+      return PTQ_OK;
+    }
+  }
+  /* the kernels' bounds: sx / sy < 2^30, window sums within int32 */
+  if (!((double)lc->qp[xv].scale / lc->qp[yv].scale < 0x1p30)) return PTQ_OK;
+  const char *op = gap ? "QGlobalAvgPool" : maxp ? "QMaxPool" : "QAvgPool";
+  const int ni = add_node(lc, g->nodes[xi].name, op, 1, &xv, yv);
+  if (ni < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  ir_node *n = &g->nodes[ni];
+  if (!gap) {
+    const int64_t k[2] = {geo.k[0], geo.k[1]}, st[2] = {geo.s[0], geo.s[1]},
+                  dil[2] = {geo.d[0], geo.d[1]},
+                  pads[4] = {geo.pb[0], geo.pb[1], geo.pe[0], geo.pe[1]},
+                  out[2] = {geo.out[0], geo.out[1]};
+    PTQ_TRY(ir_node_set_ints(n, "kernel_shape", 2, k));
+    PTQ_TRY(ir_node_set_ints(n, "strides", 2, st));
+    PTQ_TRY(ir_node_set_ints(n, "dilations", 2, dil));
+    PTQ_TRY(ir_node_set_ints(n, "pads", 4, pads));
+    PTQ_TRY(ir_node_set_ints(n, "out_hw", 2, out));
+    PTQ_TRY(ir_node_set_int(n, "count_include_pad", ir_attr_int(x, "count_include_pad", 0)));
+  }
+  PTQ_TRY(set_qattrs(n, "x", lc->qp[xv]));
+  PTQ_TRY(set_qattrs(n, "y", lc->qp[yv]));
+  PTQ_TRY(ir_node_set_int(n, "lo", lo));
+  PTQ_TRY(ir_node_set_int(n, "hi", hi));
+  mark_fused(lc, xi, act, q);
+  *done = 1;
+  return PTQ_OK;
+}
+
+/* Reshape / Flatten whose bytes do not move in the lowered layout: [N, C, 1, 1] -> [N, C]
+ * (NHWC [N, 1, 1, C]) and rank 2 -> the same rank 2; with a rescale when the quantization
+ * differs -> QLut, else QReshape (a copy). */
+static ptq_status lower_reshape(lower_ctx *lc, int xi, int *done) {
+  ir_graph *g = lc->g;
+  const ir_node *x = &g->nodes[xi];
+  *done = 0;
+  const int xv = low_source(lc, x, 0);
+  int q, act, yv;
+  int32_t lo, hi;
+  if (xv < 0 || !out_chain(lc, x, &q, &act, &yv, &lo, &hi)) return PTQ_OK;
+  const ir_value *in = &g->values[xv], *out = &g->values[yv];
+  const int flat4 = in->rank == 4 && in->dims[2] == 1 && in->dims[3] == 1 && out->rank == 2 &&
+                    out->dims[0] == in->dims[0] && out->dims[1] == in->dims[1];
+  const int same2 =
+      in->rank == 2 && out->rank == 2 && in->dims[0] == out->dims[0] && in->dims[1] == out->dims[1];
+  if (!flat4 && !same2) return PTQ_OK;
+  const qparam px = lc->qp[xv], py = lc->qp[yv];
+  int ni;
+  if (px.scale == py.scale && px.zp == py.zp && lo == 0 && hi == 255) {
+    ni = add_node(lc, g->nodes[xi].name, "QReshape", 1, &xv, yv);
+  } else {
+    uint8_t table[256];
+    for (int i = 0; i < 256; i++) {
+      const int32_t v = quantize_u8((float)(i - px.zp) * px.scale, py);
+      table[i] = (uint8_t)(v < lo ? lo : v > hi ? hi : v);
+    }
+    const int64_t dims[1] = {256};
+    int in_v[2] = {xv, add_const(lc, "qlut_table", PTQ_DT_UINT8, 1, dims, table)};
+    if (in_v[1] < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    ni = add_node(lc, g->nodes[xi].name, "QLut", 2, in_v, yv);
+  }
+  if (ni < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  mark_fused(lc, xi, act, q);
+  *done = 1;
+  return PTQ_OK;
+}
+
+/* Concat along channels (axis 1 of rank 4 or 2) -> QConcat; inputs whose quantization differs
+ * from the output's are rescaled by a table (the simulation's DQ -> Q of each value). */
+static ptq_status lower_concat(lower_ctx *lc, int xi, int *done) {
+  ir_graph *g = lc->g;
+  const ir_node *x = &g->nodes[xi];
+  *done = 0;
+  int q, act, yv;
+  int32_t lo, hi;
+  if (x->n_inputs < 1 || x->n_inputs > 64 || !out_chain(lc, x, &q, &act, &yv, &lo, &hi))
+    return PTQ_OK;
+  const ir_value *out = &g->values[yv];
+  int64_t axis = ir_attr_int(x, "axis", 0);
+  if (axis < 0) axis += out->rank;
+  if (axis != 1) return PTQ_OK;
+  int in_v[65];
+  uint8_t *tables = ptq_malloc((size_t)x->n_inputs * 256);
+  if (!tables) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  const qparam py = lc->qp[yv];
+  for (int k = 0; k < x->n_inputs; k++) {
+    const int v = low_source(lc, x, k);
+    if (v < 0 || g->values[v].rank != out->rank) {
+      free(tables);
+      return PTQ_OK;
+    }
+    in_v[k] = v;
+    const qparam px = lc->qp[v];
+    for (int i = 0; i < 256; i++) {
+      const int32_t t = quantize_u8((float)(i - px.zp) * px.scale, py);
+      tables[k * 256 + i] = (uint8_t)(t < lo ? lo : t > hi ? hi : t);
+    }
+  }
+  const int64_t dims[2] = {x->n_inputs, 256};
+  in_v[x->n_inputs] = add_const(lc, "qconcat_tables", PTQ_DT_UINT8, 2, dims, tables);
+  free(tables);
+  if (in_v[x->n_inputs] < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  const int ni = add_node(lc, g->nodes[xi].name, "QConcat", x->n_inputs + 1, in_v, yv);
+  if (ni < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  mark_fused(lc, xi, act, q);
+  *done = 1;
+  return PTQ_OK;
+}
+
+/* Conv 1x1 (stride 1, no padding, group 1) and Gemm/MatMul whose output stays float (no
+ * QuantizeLinear after it) -> QConvF / QGemmF: exact int32 accumulation, then
+ * y = float(acc) * (sx * sw[c]) + b[c] in float32, NCHW (the simulation sums float32
+ * products instead: the results differ by float rounding only). */
+static ptq_status lower_float_out(lower_ctx *lc, int xi, int *done) {
+  ir_graph *g = lc->g;
+  const ir_node *x = &g->nodes[xi];
+  *done = 0;
+  const int xv = low_source(lc, x, 0);
+  if (xv < 0 || x->n_outputs != 1 || x->outputs[0] < 0) return PTQ_OK;
+  const ir_value *in = &g->values[xv], *wv = ir_in(g, x, 1), *yval = &g->values[x->outputs[0]];
+  if (!wv || yval->dtype != PTQ_DT_FLOAT) return PTQ_OK;
+  const int conv = is_op(x, "Conv"), gemm = is_op(x, "Gemm");
+  int64_t n_out, k, axis = 0;
+  int trans_b = 0;
+  if (conv) {
+    const int64_t *v;
+    if (in->rank != 4 || wv->rank != 4 || wv->dims[2] != 1 || wv->dims[3] != 1 ||
+        ir_attr_int(x, "group", 1) != 1)
+      return PTQ_OK;
+    size_t nv = ir_attr_ints(x, "strides", &v);
+    for (size_t i = 0; i < nv; i++)
+      if (v[i] != 1) return PTQ_OK;
+    nv = ir_attr_ints(x, "pads", &v);
+    for (size_t i = 0; i < nv; i++)
+      if (v[i] != 0) return PTQ_OK;
+    /* auto_pad: any mode pads nothing for a 1x1 kernel at stride 1 */
+    n_out = wv->dims[0];
+    k = wv->dims[1];
+  } else {
+    if (in->rank != 2 || wv->rank != 2) return PTQ_OK;
+    if (gemm && (ir_attr_int(x, "transA", 0) != 0 || ir_attr_float(x, "alpha", 1.0f) != 1.0f ||
+                 ir_attr_float(x, "beta", 1.0f) != 1.0f))
+      return PTQ_OK;
+    trans_b = gemm && ir_attr_int(x, "transB", 0) != 0;
+    k = trans_b ? wv->dims[1] : wv->dims[0];
+    n_out = trans_b ? wv->dims[0] : wv->dims[1];
+    axis = trans_b ? 0 : 1;
+    if (gemm && x->n_inputs > 2 && x->inputs[2] >= 0) {
+      const ir_value *cv = ir_in(g, x, 2);
+      if (!(cv->rank == 1 || (cv->rank == 2 && cv->dims[0] == 1))) return PTQ_OK;
+    }
+  }
+  if (k != in->dims[1] || n_out <= 0) return PTQ_OK;
+  float *sw = ptq_malloc((size_t)n_out * 2 * sizeof(float));
+  int8_t *wt = ptq_malloc((size_t)(n_out * k));
+  ptq_status st = PTQ_OK;
+  const int8_t *w;
+  if (!sw || !wt) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  if (!const_weights(lc, x, 1, (int)axis, &w, sw, n_out) ||
+      !const_bias(lc, x, conv || gemm ? 2 : 99, sw + n_out, n_out))
+    goto out;
+  for (int64_t j = 0; j < n_out; j++) {
+    sw[j] = lc->qp[xv].scale * sw[j]; /* float32, as the product of the two DQ scales */
+    for (int64_t l = 0; l < k; l++)
+      wt[j * k + l] = (conv || trans_b) ? w[j * k + l] : w[l * n_out + j];
+  }
+  const int64_t wdims[2] = {n_out, k}, cdim[1] = {n_out};
+  int in_v[4] = {xv, add_const(lc, "qlin_w", PTQ_DT_INT8, 2, wdims, wt),
+                 add_const(lc, "qlin_bias", PTQ_DT_FLOAT, 1, cdim, sw + n_out),
+                 add_const(lc, "qlin_scale", PTQ_DT_FLOAT, 1, cdim, sw)};
+  for (int i = 1; i < 4; i++)
+    if (in_v[i] < 0) {
+      st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+      goto out;
+    }
+  const int ni =
+      add_node(lc, g->nodes[xi].name, conv ? "QConvF" : "QGemmF", 4, in_v, x->outputs[0]);
+  if (ni < 0 || (st = ir_node_set_int(&g->nodes[ni], "x_zp", lc->qp[xv].zp)) != PTQ_OK) {
+    if (st == PTQ_OK) st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  lc->drop[xi] = lc->fused[xi] = 1;
+  *done = 1;
+out:
+  free(sw);
+  free(wt);
+  return st;
+}
+
 /* ---------------------------------------------------------------- driver --- */
 
 static void count_readers(lower_ctx *lc) {
@@ -559,10 +774,18 @@ static ptq_status lower_graph(lower_ctx *lc) {
     const ir_node *x = &g->nodes[i];
     int done = 0;
     if (x->domain[0] && strcmp(x->domain, "ai.onnx") != 0) continue;
-    if (is_op(x, "Conv"))
+    if (is_op(x, "Conv")) {
       PTQ_TRY(lower_conv(lc, i, &done));
-    else if (is_op(x, "Gemm") || is_op(x, "MatMul"))
+      if (!done) PTQ_TRY(lower_float_out(lc, i, &done));
+    } else if (is_op(x, "Gemm") || is_op(x, "MatMul")) {
       PTQ_TRY(lower_gemm(lc, i, &done));
+      if (!done) PTQ_TRY(lower_float_out(lc, i, &done));
+    } else if (is_op(x, "MaxPool") || is_op(x, "AveragePool") || is_op(x, "GlobalAveragePool"))
+      PTQ_TRY(lower_pool(lc, i, &done));
+    else if (is_op(x, "Reshape") || is_op(x, "Flatten"))
+      PTQ_TRY(lower_reshape(lc, i, &done));
+    else if (is_op(x, "Concat"))
+      PTQ_TRY(lower_concat(lc, i, &done));
     else if (is_op(x, "Add") || is_op(x, "Mul"))
       PTQ_TRY(lower_binary(lc, i, &done));
     else

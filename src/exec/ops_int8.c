@@ -347,12 +347,215 @@ static ptq_status qlut_run(op_ctx *c) {
   return PTQ_OK;
 }
 
+/* ------------------------------------------------------------- pooling --- */
+
+static ptq_status qpool_params(op_ctx *c, ptq_qpool_params *p) {
+  const ptq_tensor *x = c->in[0];
+  PTQ_TRY(need_u8(c, 0, 4, 4));
+  memset(p, 0, sizeof *p);
+  p->n = x->dims[0];
+  p->h_in = x->dims[1];
+  p->w_in = x->dims[2];
+  p->c = x->dims[3];
+  p->sx = attr_scale(c, "x_scale");
+  p->sy = attr_scale(c, "y_scale");
+  p->zx = attr_u8(c, "x_zp", 0);
+  p->zy = attr_u8(c, "y_zp", 0);
+  p->lo = (uint8_t)attr_u8(c, "lo", 0);
+  p->hi = (uint8_t)attr_u8(c, "hi", 255);
+  if (strcmp(c->node->op_type, "QGlobalAvgPool") == 0) {
+    p->h_out = p->w_out = 1;
+    return PTQ_OK;
+  }
+  const int64_t *k, *s, *d, *pd, *o;
+  if (ir_attr_ints(c->node, "kernel_shape", &k) != 2 || ir_attr_ints(c->node, "strides", &s) != 2 ||
+      ir_attr_ints(c->node, "dilations", &d) != 2 || ir_attr_ints(c->node, "pads", &pd) != 4 ||
+      ir_attr_ints(c->node, "out_hw", &o) != 2)
+    return op_fail(c, PTQ_ERR_INTERNAL, "pooling geometry missing");
+  p->k_h = k[0], p->k_w = k[1], p->stride_h = s[0], p->stride_w = s[1], p->dil_h = d[0],
+  p->dil_w = d[1];
+  p->pad_t = pd[0], p->pad_l = pd[1], p->pad_b = pd[2], p->pad_r = pd[3];
+  p->h_out = o[0], p->w_out = o[1];
+  p->count_include_pad = (int)ir_attr_int(c->node, "count_include_pad", 0);
+  if (p->k_h < 1 || p->k_w < 1 || p->stride_h < 1 || p->stride_w < 1 || p->dil_h < 1 ||
+      p->dil_w < 1 || p->h_out < 1 || p->w_out < 1)
+    return op_fail(c, PTQ_ERR_INTERNAL, "bad pooling geometry");
+  return PTQ_OK;
+}
+
+static ptq_status qpool_infer(op_ctx *c) {
+  ptq_qpool_params p;
+  PTQ_TRY(qpool_params(c, &p));
+  const int64_t d[4] = {p.n, p.h_out, p.w_out, p.c};
+  op_set_out(c, 0, PTQ_DT_UINT8, 4, d);
+  return PTQ_OK;
+}
+
+static ptq_status qpool_run(op_ctx *c) {
+  ptq_qpool_params p;
+  PTQ_TRY(qpool_params(c, &p));
+  const char *op = c->node->op_type;
+  if (strcmp(op, "QMaxPool") == 0)
+    ptq_qmaxpool(&p, c->in[0]->data, c->out[0]->data);
+  else if (strcmp(op, "QAvgPool") == 0)
+    ptq_qavgpool(&p, c->in[0]->data, c->out[0]->data);
+  else
+    ptq_qglobal_avgpool(&p, c->in[0]->data, c->out[0]->data);
+  return PTQ_OK;
+}
+
+/* ------------------------------------------------------ reshape, concat --- */
+
+static ptq_status qreshape_infer(op_ctx *c) {
+  const ptq_tensor *x = c->in[0];
+  PTQ_TRY(need_u8(c, 0, 2, 4));
+  const int64_t d[2] = {x->dims[0], ptq_tensor_numel(x) / (x->dims[0] ? x->dims[0] : 1)};
+  op_set_out(c, 0, PTQ_DT_UINT8, 2, d);
+  return PTQ_OK;
+}
+
+static ptq_status qreshape_run(op_ctx *c) {
+  memcpy(c->out[0]->data, c->in[0]->data, (size_t)ptq_tensor_numel(c->in[0]));
+  return PTQ_OK;
+}
+
+static ptq_status qconcat_infer(op_ctx *c) {
+  const int n = c->n_in - 1;
+  const ptq_tensor *x0 = c->in[0];
+  PTQ_TRY(need_u8(c, 0, 2, 4));
+  PTQ_TRY(need_const(c, n, PTQ_DT_UINT8, (int64_t)n * 256));
+  int64_t d[4];
+  memcpy(d, x0->dims, sizeof d);
+  const int last = x0->rank - 1;
+  d[last] = 0;
+  for (int k = 0; k < n; k++) {
+    const ptq_tensor *x = c->in[k];
+    PTQ_TRY(need_u8(c, k, 2, 4));
+    if (x->rank != x0->rank) return op_fail(c, PTQ_ERR_INTERNAL, "input ranks differ");
+    for (int i = 0; i < last; i++)
+      if (x->dims[i] != x0->dims[i]) return op_fail(c, PTQ_ERR_INTERNAL, "input shapes differ");
+    d[last] += x->dims[last];
+  }
+  op_set_out(c, 0, PTQ_DT_UINT8, x0->rank, d);
+  return PTQ_OK;
+}
+
+/* Channels are the innermost axis: each input's pixels go to its channel slice, through its
+ * rescaling table unless the table is the identity. */
+static ptq_status qconcat_run(op_ctx *c) {
+  const int n = c->n_in - 1;
+  const ptq_tensor *y = c->out[0];
+  const int last = y->rank - 1;
+  const int64_t cy = y->dims[last], pix = ptq_tensor_numel(y) / (cy ? cy : 1);
+  const uint8_t *tables = c->in[n]->data;
+  uint8_t *yd = y->data;
+  int64_t off = 0;
+  for (int k = 0; k < n; k++) {
+    const int64_t ck = c->in[k]->dims[last];
+    const uint8_t *t = tables + (size_t)k * 256, *xd = c->in[k]->data;
+    int ident = 1;
+    for (int i = 0; i < 256 && ident; i++) ident = t[i] == i;
+    for (int64_t p = 0; p < pix; p++) {
+      if (ident)
+        memcpy(yd + p * cy + off, xd + p * ck, (size_t)ck);
+      else
+        ptq_qlut(t, ck, xd + p * ck, yd + p * cy + off);
+    }
+    off += ck;
+  }
+  return PTQ_OK;
+}
+
+/* ------------------------------------------------- float-output linear --- */
+
+static ptq_status qlinf_infer(op_ctx *c) {
+  const ptq_tensor *x = c->in[0], *w = c->in[1];
+  const int conv = strcmp(c->node->op_type, "QConvF") == 0;
+  PTQ_TRY(need_u8(c, 0, conv ? 4 : 2, conv ? 4 : 2));
+  PTQ_TRY(need_const(c, 1, PTQ_DT_INT8, -1));
+  const int64_t k = x->dims[conv ? 3 : 1];
+  if (w->rank != 2 || w->dims[1] != k)
+    return op_fail(c, PTQ_ERR_INTERNAL, "weights do not match the input");
+  PTQ_TRY(need_const(c, 2, PTQ_DT_FLOAT, w->dims[0]));
+  PTQ_TRY(need_const(c, 3, PTQ_DT_FLOAT, w->dims[0]));
+  if (conv) {
+    const int64_t d[4] = {x->dims[0], w->dims[0], x->dims[1], x->dims[2]};
+    op_set_out(c, 0, PTQ_DT_FLOAT, 4, d);
+  } else {
+    const int64_t d[2] = {x->dims[0], w->dims[0]};
+    op_set_out(c, 0, PTQ_DT_FLOAT, 2, d);
+  }
+  return PTQ_OK;
+}
+
+/* acc from the packed GEMM (x_zp folded in), then y = float(acc) * scale[j] + bias[j]. */
+static ptq_status qlinf_run(op_ctx *c) {
+  const ptq_qgemm_packed *pk = c->prep ? c->prep->state : NULL;
+  const ptq_tensor *x = c->in[0];
+  const int conv = strcmp(c->node->op_type, "QConvF") == 0;
+  const int64_t n = c->in[1]->dims[0], k = c->in[1]->dims[1];
+  const int64_t batch = x->dims[0], pix = conv ? x->dims[1] * x->dims[2] : 1;
+  if (!pk || ptq_qgemm_packed_n(pk) != n || ptq_qgemm_packed_k(pk) != k)
+    return op_fail(c, PTQ_ERR_INTERNAL, "the weights were not packed for this shape");
+  const float *scale = c->in[3]->data, *bias = c->in[2]->data;
+  float *y = c->out[0]->data, *to_free = NULL;
+  const size_t need = (size_t)(batch * pix * n);
+  int32_t *acc = (int32_t *)op_scratch(c, need, &to_free); /* int32 and float are both 4 bytes */
+  if (!acc) return op_fail(c, PTQ_ERR_NOMEM, "out of memory");
+  ptq_qgemm_run_i32(pk, batch * pix, x->data, k, acc, n);
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t p = 0; p < pix; p++)
+      for (int64_t j = 0; j < n; j++) {
+        const float v = (float)acc[(b * pix + p) * n + j] * scale[j] + bias[j];
+        y[conv ? (b * n + j) * pix + p : b * n + j] = v;
+      }
+  free(to_free);
+  return PTQ_OK;
+}
+
+static ptq_status qlinf_prepare(const ir_graph *g, const ir_node *n, op_prepared *pr) {
+  const ir_value *w = ir_in(g, n, 1);
+  if (!w || !w->data || w->rank != 2)
+    return ptq_error(PTQ_ERR_INTERNAL, "%s: constant weights missing", ir_node_desc(n));
+  int32_t *ones = ptq_malloc((size_t)w->dims[0] * 2 * sizeof(int32_t));
+  if (!ones) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  for (int64_t j = 0; j < w->dims[0]; j++) {
+    ones[j] = 1 << 30; /* requantization parameters of the unused uint8 output path */
+    ones[w->dims[0] + j] = 31;
+  }
+  const int64_t zx = ir_attr_int(n, "x_zp", 0);
+  ptq_qgemm_packed *pk = ptq_qgemm_pack(w->dims[0], w->dims[1], w->data->data, w->dims[1], NULL,
+                                        ones, ones + w->dims[0],
+                                        (uint8_t)(zx < 0     ? 0
+                                                  : zx > 255 ? 255
+                                                             : zx));
+  free(ones);
+  if (!pk) return ptq_error(PTQ_ERR_NOMEM, "out of memory packing the weights");
+  pr->state = pk;
+  pr->state_free = qgemm_state_free;
+  return PTQ_OK;
+}
+
 static const char *const A_QY[] = {"y_scale:f", "y_zp:i", NULL};
 static const char *const A_QX[] = {"x_scale:f", "x_zp:i", NULL};
 static const char *const A_QCONV[] = {"strides:ints", "dilations:ints", "pads:ints",
                                       "group:i",      "x_zp:i",         "y_zp:i",
                                       "lo:i",         "hi:i",           NULL};
 static const char *const A_QGEMM[] = {"x_zp:i", "y_zp:i", "lo:i", "hi:i", NULL};
+static const char *const A_QPOOL[] = {"kernel_shape:ints",
+                                      "strides:ints",
+                                      "dilations:ints",
+                                      "pads:ints",
+                                      "out_hw:ints",
+                                      "count_include_pad:i",
+                                      "x_scale:f",
+                                      "x_zp:i",
+                                      "y_scale:f",
+                                      "y_zp:i",
+                                      "lo:i",
+                                      "hi:i",
+                                      NULL};
+static const char *const A_QLINF[] = {"x_zp:i", NULL};
 static const char *const A_QBIN[] = {"a_scale:f", "a_zp:i", "b_scale:f", "b_zp:i", "y_scale:f",
                                      "y_zp:i",    "lo:i",   "hi:i",      NULL};
 
@@ -364,10 +567,19 @@ const op_def op_defs_int8[] = {
     {"QAdd", 1, 2, 2, 1, 1, A_QBIN, qbinary_infer, qbinary_run, 0, 1, 0},
     {"QMul", 1, 2, 2, 1, 1, A_QBIN, qbinary_infer, qbinary_run, 0, 1, 0},
     {"QLut", 1, 2, 2, 1, 1, NULL, qlut_infer, qlut_run, 0, 1, 0},
+    {"QMaxPool", 1, 1, 1, 1, 1, A_QPOOL, qpool_infer, qpool_run, 0, 1, 0},
+    {"QAvgPool", 1, 1, 1, 1, 1, A_QPOOL, qpool_infer, qpool_run, 0, 1, 0},
+    {"QGlobalAvgPool", 1, 1, 1, 1, 1, A_QPOOL, qpool_infer, qpool_run, 0, 1, 0},
+    {"QReshape", 1, 1, 1, 1, 1, NULL, qreshape_infer, qreshape_run, 0, 1, 0},
+    {"QConcat", 1, 2, 65, 1, 1, NULL, qconcat_infer, qconcat_run, 0, 1, 0},
+    {"QConvF", 1, 4, 4, 1, 1, A_QLINF, qlinf_infer, qlinf_run, 0, 1, 0},
+    {"QGemmF", 1, 4, 4, 1, 1, A_QLINF, qlinf_infer, qlinf_run, 0, 1, 0},
     {NULL}};
 
 ptq_status op_int8_prepare(const ir_graph *g, const ir_node *n, op_prepared *p) {
   if (strcmp(n->op_type, "QConv") == 0) return qconv_prepare(g, n, p);
   if (strcmp(n->op_type, "QGemm") == 0) return qgemm_prepare(g, n, p);
+  if (strcmp(n->op_type, "QConvF") == 0 || strcmp(n->op_type, "QGemmF") == 0)
+    return qlinf_prepare(g, n, p);
   return PTQ_OK;
 }

@@ -651,7 +651,9 @@ static int64_t node_macs(const ir_graph *g, const ir_node *n) {
     for (int d = 1; d < w->rank; d++) k *= w->dims[d];
     return out * k;
   }
-  if (int8 && strcmp(n->op_type, "QGemm") == 0) return out * w->dims[1];
+  if (int8 && (strcmp(n->op_type, "QGemm") == 0 || strcmp(n->op_type, "QGemmF") == 0 ||
+               strcmp(n->op_type, "QConvF") == 0))
+    return out * w->dims[1];
   if (op_is(n, "Gemm")) return out * w->dims[ir_attr_int(n, "transB", 0) ? 1 : 0];
   if (op_is(n, "MatMul")) return out * w->dims[w->rank - 2];
   return 0;
