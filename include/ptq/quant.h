@@ -37,7 +37,10 @@ typedef struct ptq_quant_options {
   int per_tensor;      /* nonzero: weights per tensor instead of per channel */
   int w_bits;          /* weight bits, 0: 8; within the profile's allowed range. Below 8
                           the codes of the narrow b-bit grid are stored in int8/uint8 */
-  int a_bits;          /* activation bits, 0: 8 (the only value QDQ int8 export has) */
+  int a_bits;          /* activation bits, 0: 8; 2..16 where the profile allows. Below 8:
+                          int8/uint8 Q/DQ behind Clip(x, (qmin-zp)*s, (qmax-zp)*s), whose
+                          codes are exactly the N-bit ones; 9..15: the same in int16/uint16;
+                          16: int16/uint16. Above 8 the model is raised to opset 21. */
   /* Scheme switches; only the "academic" profile accepts anything but PTQ_QDEFAULT. */
   ptq_qswitch w_symmetric, a_symmetric, a_signed, pow2_scale;
   ptq_qswitch keep_ends_8bit; /* first and last weighted layer keep 8-bit weights */
@@ -67,14 +70,15 @@ typedef struct ptq_qmodel ptq_qmodel;
 
 /* Loads model_path twice (the float model for calibration, with the shape/batch overrides,
  * and the model to quantize, as stored), prepares the latter (BatchNormalization folding,
- * opset >= 13), calibrates on opts->calib_size samples of calib_path (an .npy or an image
- * folder, see ptq_dataset_open) and builds the QDQ graph. opts may be NULL (defaults).
+ * opset >= 13, or 21 when an activation has more than 8 bits), calibrates on
+ * opts->calib_size samples of calib_path (an .npy or an image folder, see ptq_dataset_open)
+ * and builds the QDQ graph. opts may be NULL (defaults).
  * Errors: those of ptq_model_load and ptq_dataset_open; PTQ_ERR_DATA for NaN/Inf in the
  * calibration data; PTQ_ERR_SHAPE when the data does not fit the model input;
- * PTQ_ERR_UNSUPPORTED naming an op that cannot be moved to opset 13; PTQ_ERR_INVALID_ARG for
- * an unknown profile, bits outside the profile's range, a scheme switch the profile fixes, or
- * an --exclude / config node name the model lacks (the message lists close matches);
- * PTQ_ERR_PARSE / PTQ_ERR_INVALID_ARG for a malformed config ("FILE:LINE:COL: ...").
+ * PTQ_ERR_UNSUPPORTED naming an op that cannot be moved to opset 13 (21);
+ * PTQ_ERR_INVALID_ARG for an unknown profile, bits outside the profile's range, a scheme switch the
+ * profile fixes, or an --exclude / config node name the model lacks (the message lists close
+ * matches); PTQ_ERR_PARSE / PTQ_ERR_INVALID_ARG for a malformed config ("FILE:LINE:COL: ...").
  * Caller owns *out. */
 ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
                              const ptq_quant_options *opts, ptq_qmodel **out);

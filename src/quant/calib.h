@@ -30,7 +30,8 @@ typedef struct ptq_calib_config {
   ptq_qscheme scheme; /* MSE: the quantizer whose error is minimised */
 } ptq_calib_config;
 
-/* minmax, per tensor, 2048 bins, 128 levels, percentile 99.999 (onnxruntime's default), momentum 0.9, int8 scheme. */
+/* minmax, per tensor, 2048 bins, 128 levels, percentile 99.999 (onnxruntime's default), momentum
+ * 0.9, int8 scheme. */
 ptq_calib_config ptq_calib_config_default(ptq_calib_method method);
 
 typedef struct ptq_calib ptq_calib;

@@ -4,8 +4,13 @@
 
 #include "quant/qgraph.h"
 
+#define A_BITS(b) (1u << (b))
+#define A_BITS_ALL 0x1fffcu /* 2..16 */
+
 /* Weight schemes below are at 8 bits; --w-bits replaces `bits` (the narrow range then is
- * [-(2^(b-1)-1), 2^(b-1)-1] for signed symmetric weights). Activation schemes are per tensor.
+ * [-(2^(b-1)-1), 2^(b-1)-1] for signed symmetric weights). Activation schemes are per tensor;
+ * --a-bits (a_bits_mask: the widths the backend has) replaces their `bits`: below 8 the codes
+ * stay in int8/uint8 behind a Clip, above 8 they are int16/uint16 (opset 21).
  *
  *  ort       onnxruntime quantize_static QDQ S8S8 defaults: weights symmetric narrow int8
  *            [-127, 127] per channel (get_qmin_qmax_for_qType(symmetric=True)); activations
@@ -17,8 +22,10 @@
  *            its DequantizeLinear takes no int32).
  *  tflite    TFLite int8 spec: weights int8 [-127, 127] zero point 0 per channel; activations
  *            int8 [-128, 127] with any zero point; int32 biases (s_x * s_w, zero point 0).
+ *            --a-bits 16: the 16x8 mode, int16 activations symmetric [-32767, 32767], zp 0.
  *  snpe      Qualcomm SNPE/QNN default: asymmetric uint8 per tensor for weights and activations
- *            (tf mode), int32 biases (--bias_bitwidth 32).
+ *            (tf mode), int32 biases (--bias_bitwidth 32); --a-bits 16: uint16 activations
+ *            (--act_bitwidth 16).
  *  vitis     Xilinx/AMD DPU: int8, symmetric per tensor, power-of-two scales ("fix position")
  *            for weights and activations; int32 biases, whose scale s_x * s_w is a power of two.
  *  academic  ort's schemes as defaults; every switch settable; below 8 bits the first and last
@@ -33,7 +40,8 @@ static const qprofile g_profiles[] = {
      .share_concat = 1,
      .share_move = 1,
      .w_bits_min = 2,
-     .w_bits_max = 8},
+     .w_bits_max = 8,
+     .a_bits_mask = A_BITS_ALL},
     {.name = "tensorrt",
      .backend = "TensorRT explicit quantization (zero points 0)",
      .weight = {.bits = 8, .is_signed = 1, .symmetric = 1, .narrow = 1, .per_channel = 1},
@@ -43,7 +51,8 @@ static const qprofile g_profiles[] = {
      .share_concat = 1,
      .share_move = 1,
      .w_bits_min = 8,
-     .w_bits_max = 8},
+     .w_bits_max = 8,
+     .a_bits_mask = A_BITS(8)},
     {.name = "tflite",
      .backend = "TFLite int8 quantization spec",
      .weight = {.bits = 8, .is_signed = 1, .symmetric = 1, .narrow = 1, .per_channel = 1},
@@ -53,7 +62,9 @@ static const qprofile g_profiles[] = {
      .share_concat = 1,
      .share_move = 1,
      .w_bits_min = 8,
-     .w_bits_max = 8},
+     .w_bits_max = 8,
+     .a_bits_mask = A_BITS(8) | A_BITS(16),
+     .act16_symmetric = 1},
     {.name = "snpe",
      .backend = "Qualcomm SNPE/QNN uint8 (tf mode)",
      .weight = {.bits = 8, .is_signed = 0},
@@ -63,7 +74,8 @@ static const qprofile g_profiles[] = {
      .share_concat = 1,
      .share_move = 1,
      .w_bits_min = 4,
-     .w_bits_max = 8},
+     .w_bits_max = 8,
+     .a_bits_mask = A_BITS(8) | A_BITS(16)},
     {.name = "vitis",
      .backend = "AMD Vitis AI DPU (power-of-two scales)",
      .weight = {.bits = 8, .is_signed = 1, .symmetric = 1, .pow2_scale = 1},
@@ -73,7 +85,8 @@ static const qprofile g_profiles[] = {
      .share_concat = 1,
      .share_move = 1,
      .w_bits_min = 8,
-     .w_bits_max = 8},
+     .w_bits_max = 8,
+     .a_bits_mask = A_BITS(8)},
     {.name = "academic",
      .backend = "research settings (every switch configurable)",
      .weight = {.bits = 8, .is_signed = 1, .symmetric = 1, .narrow = 1, .per_channel = 1},
@@ -84,6 +97,7 @@ static const qprofile g_profiles[] = {
      .share_move = 1,
      .w_bits_min = 2,
      .w_bits_max = 8,
+     .a_bits_mask = A_BITS_ALL,
      .keep_ends_8bit = 1,
      .configurable = 1},
 };
@@ -120,11 +134,7 @@ ptq_status qprofile_apply(const qprofile *base, const ptq_quant_options *o, qpro
     return ptq_error(PTQ_ERR_INVALID_ARG, "--w-bits %d: profile '%s' allows %d..%d", wb, base->name,
                      base->w_bits_min, base->w_bits_max);
   }
-  if (ab != 8)
-    return ptq_error(PTQ_ERR_INVALID_ARG,
-                     "--a-bits %d: only 8-bit activations can be exported (QDQ with int8/uint8; "
-                     "ptq's IR has no int4, and int16 QDQ needs opset 21, not supported yet)",
-                     ab);
+  PTQ_TRY(qprofile_check_a_bits(base, "--a-bits", ab));
   const ptq_qswitch sw[] = {o->w_symmetric, o->a_symmetric,    o->a_signed,
                             o->pow2_scale,  o->keep_ends_8bit, o->quant_add};
   for (size_t i = 0; i < sizeof sw / sizeof *sw && !base->configurable; i++)
@@ -147,7 +157,29 @@ ptq_status qprofile_apply(const qprofile *base, const ptq_quant_options *o, qpro
   out->act.pow2_scale = on(o->pow2_scale, base->act.pow2_scale);
   out->keep_ends_8bit = on(o->keep_ends_8bit, base->keep_ends_8bit);
   out->quant_add = on(o->quant_add, base->quant_add);
+  out->act.bits = ab; /* the act16_symmetric switch applies in qprofile_act_scheme */
   return PTQ_OK;
+}
+
+ptq_qscheme qprofile_act_scheme(const qprofile *p, int bits) {
+  ptq_qscheme s = p->act;
+  s.bits = bits;
+  if (bits > 8 && p->act16_symmetric) {
+    s.symmetric = 1;
+    s.narrow = s.is_signed;
+  }
+  return s;
+}
+
+ptq_status qprofile_check_a_bits(const qprofile *p, const char *what, int bits) {
+  if (bits >= 2 && bits <= 16 && (p->a_bits_mask >> bits & 1u)) return PTQ_OK;
+  char list[64] = "";
+  for (int b = 2; b <= 16; b++)
+    if (p->a_bits_mask >> b & 1u)
+      snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", list[0] ? ", " : "", b);
+  if (p->a_bits_mask == A_BITS_ALL) snprintf(list, sizeof list, "2..16");
+  return ptq_error(PTQ_ERR_INVALID_ARG, "%s %d: profile '%s' allows %s-bit activations", what, bits,
+                   p->name, list);
 }
 
 ptq_dtype qscheme_dtype(const ptq_qscheme *s) {

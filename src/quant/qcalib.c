@@ -123,7 +123,11 @@ ptq_status qcalib_run(const char *model_path, const char *calib_path, const ptq_
   for (int i = 0; i < p->n_points; i++) {
     const int method = p->points[i].method >= 0 ? p->points[i].method : (int)o->method;
     ptq_calib_config cfg = ptq_calib_config_default((ptq_calib_method)method);
-    cfg.scheme = prof.act;
+    cfg.scheme = qprofile_act_scheme(&prof, p->points[i].bits);
+    /* KL: TensorRT's 128 levels are int8's 2^7; b bits get 2^(b-1) (at most num_bins / 2) */
+    const int b = p->points[i].bits;
+    cfg.num_quant_bins = b > 8 ? 128 << (b - 8) : 128 >> (8 - b);
+    if (cfg.num_quant_bins > cfg.num_bins / 2) cfg.num_quant_bins = cfg.num_bins / 2;
     const char *name = eg->values[p->points[i].value].name;
     const int v = ir_graph_find(g, name);
     if (v < 0 || g->values[v].data) {

@@ -21,7 +21,7 @@ static ptq_status get_int(const char *path, const char *key, const json_value *v
 
 /* One settings object into *l (fields left at -1 when absent). */
 static ptq_status read_layer(const char *path, const json_value *o, qlayer_cfg *l) {
-  l->w_bits = l->per_channel = l->method = l->is_float = -1;
+  l->w_bits = l->a_bits = l->per_channel = l->method = l->is_float = -1;
   if (o->type != JSON_OBJECT) return bad(path, o, "%s", "layer settings must be an object");
   for (size_t i = 0; i < o->n; i++) {
     const char *k = o->keys[i];
@@ -29,9 +29,7 @@ static ptq_status read_layer(const char *path, const json_value *o, qlayer_cfg *
     if (strcmp(k, "w_bits") == 0) {
       PTQ_TRY(get_int(path, k, v, 2, 8, &l->w_bits));
     } else if (strcmp(k, "a_bits") == 0) {
-      int ab = 0;
-      PTQ_TRY(get_int(path, k, v, 2, 16, &ab));
-      if (ab != 8) return bad(path, v, "%s", "'a_bits': only 8-bit activations can be exported");
+      PTQ_TRY(get_int(path, k, v, 2, 16, &l->a_bits));
     } else if (strcmp(k, "per_channel") == 0 || strcmp(k, "float") == 0) {
       if (v->type != JSON_BOOL) return bad(path, v, "'%s' must be true or false", k);
       *(k[0] == 'f' ? &l->is_float : &l->per_channel) = v->boolean;
@@ -57,7 +55,8 @@ void qconfig_free(qconfig *c) {
 
 ptq_status qconfig_load(const char *path, qconfig *out) {
   memset(out, 0, sizeof *out);
-  out->deflt.w_bits = out->deflt.per_channel = out->deflt.method = out->deflt.is_float = -1;
+  out->deflt.w_bits = out->deflt.a_bits = out->deflt.per_channel = out->deflt.method =
+      out->deflt.is_float = -1;
   void *buf = NULL;
   size_t len = 0;
   json_value *root = NULL;

@@ -17,6 +17,7 @@ typedef struct qenc {
   const float *scale, *rmin, *rmax;
   const int32_t *zp;
   const char *q, *scale_name, *zp_name; /* initializer / value names in the model */
+  const float *clip; /* activations narrower than their container: the Clip bounds, or NULL */
 } qenc;
 
 static void enc_array_f(qbuf *b, const float *x, int64_t n) {
@@ -52,6 +53,10 @@ static void enc_write(qbuf *b, const char *name, const qenc *e) {
   qbuf_json_string(b, e->scale_name);
   qbuf_printf(b, ", \"zero_point_initializer\": ");
   qbuf_json_string(b, e->zp_name);
+  if (e->clip) {
+    qbuf_printf(b, ", \"clip\": ");
+    enc_array_f(b, e->clip, 2);
+  }
   qbuf_printf(b, "}");
 }
 
@@ -123,26 +128,63 @@ static void rewire(ir_graph *g, int from, int to, int skip_node) {
         if (g->nodes[i].inputs[k] == from) g->nodes[i].inputs[k] = to;
 }
 
+/* A float32 scalar initializer named base + suffix; the value index or -1. */
+static int add_scalar(ir_graph *g, const char *base, const char *suffix, float x) {
+  ptq_tensor *t = NULL;
+  if (ptq_tensor_create(PTQ_DT_FLOAT, 0, NULL, &t) != PTQ_OK) return -1;
+  *(float *)t->data = x;
+  char *n = ptq_asprintf("%s%s", base, suffix);
+  int v = n ? ir_graph_add_constant(g, n, t) : (ptq_tensor_destroy(t), -1);
+  free(n);
+  return v;
+}
+
+/* Q/DQ pair on activation point pi. A b-bit scheme narrower than its container (b < 8 in
+ * int8/uint8, 8 < b < 16 in int16/uint16) gets Clip(x, lo, hi) before QuantizeLinear with
+ * lo = (qmin - zp) * scale and hi = (qmax - zp) * scale (float32): QuantizeLinear maps lo to
+ * qmin and hi to qmax exactly and is monotonic, so the codes are those of b-bit fake
+ * quantization (docs/quantization.md, "Activations below the container width"). */
 static ptq_status insert_point(ir_graph *g, qplan *p, const qprofile *prof, int pi, qbuf *json) {
   const qpoint pt = p->points[pi];
   const int v = pt.value;
+  const ptq_qscheme s = qprofile_act_scheme(prof, pt.bits);
   char *base = ptq_strdup(g->values[v].name);
   char *qn = ptq_asprintf("%s_quantized", base), *nn = ptq_asprintf("%s_QuantizeLinear", base);
+  char *cn = ptq_asprintf("%s_clipped", base), *cnn = ptq_asprintf("%s_Clip", base);
   ptq_status st = PTQ_OK;
-  int sv = -1, zv = -1, q = -1, dq = -1, ni = -1;
-  if (!base || !qn || !nn) goto nomem;
-  const ptq_dtype dt = qscheme_dtype(&prof->act);
+  int sv = -1, zv = -1, q = -1, dq = -1, ni = -1, xin = v;
+  if (!base || !qn || !nn || !cn || !cnn) goto nomem;
+  const ptq_dtype dt = qscheme_dtype(&s);
+  const int clip = s.bits != 8 && s.bits != 16;
+  float bounds[2] = {0.0f, 0.0f};
+  if (clip) {
+    int32_t qmin, qmax;
+    ptq_qscheme_range(&s, &qmin, &qmax);
+    bounds[0] = ptq_dequantize_value(qmin, pt.qp);
+    bounds[1] = ptq_dequantize_value(qmax, pt.qp);
+    if (!isfinite(bounds[0]) || !isfinite(bounds[1])) {
+      st = ptq_error(PTQ_ERR_DATA, "tensor '%s': the %d-bit range overflows float32", base, s.bits);
+      goto out;
+    }
+  }
   if ((st = add_qparams(g, base, 0, &pt.qp.scale, dt, &pt.qp.zero_point, &sv, &zv))) goto out;
   if ((q = add_like(g, qn, v, dt)) < 0) goto nomem;
-  /* consumers first, so that the new QuantizeLinear keeps reading the float value */
+  /* consumers first, so that the new QuantizeLinear (or Clip) keeps reading the float value */
   if ((dq = add_dq(g, base, q, sv, zv, v, -1)) < 0) goto nomem;
   rewire(g, v, dq, g->n_nodes - 1);
-  const int in[3] = {v, sv, zv};
+  if (clip) {
+    const int lo = add_scalar(g, base, "_clip_min", bounds[0]);
+    const int hi = lo >= 0 ? add_scalar(g, base, "_clip_max", bounds[1]) : -1;
+    if (hi < 0 || (xin = add_like(g, cn, v, PTQ_DT_FLOAT)) < 0) goto nomem;
+    const int cin[3] = {v, lo, hi};
+    if (ir_graph_new_node(g, cnn, "Clip", 3, cin, 1, &xin) < 0) goto nomem;
+  }
+  const int in[3] = {xin, sv, zv};
   if ((ni = ir_graph_new_node(g, nn, "QuantizeLinear", 3, in, 1, &q)) < 0) goto nomem;
   qenc e = {.kind = "activation",
             .dtype = ptq_dtype_name(dt),
-            .bits = prof->act.bits,
-            .symmetric = prof->act.symmetric,
+            .bits = s.bits,
+            .symmetric = s.symmetric,
             .axis = -1,
             .n = 1,
             .scale = &pt.qp.scale,
@@ -151,7 +193,8 @@ static ptq_status insert_point(ir_graph *g, qplan *p, const qprofile *prof, int 
             .rmax = &pt.rmax,
             .q = g->values[q].name,
             .scale_name = g->values[sv].name,
-            .zp_name = g->values[zv].name};
+            .zp_name = g->values[zv].name,
+            .clip = clip ? bounds : NULL};
   enc_write(json, base, &e);
   goto out;
 nomem:
@@ -160,6 +203,8 @@ out:
   free(base);
   free(qn);
   free(nn);
+  free(cn);
+  free(cnn);
   return st;
 }
 
@@ -375,7 +420,9 @@ static ptq_status export_weighted(ir_graph *g, qplan *p, int ni, const qprofile 
   if (q.w_axis >= 0) qbuf_printf(report, " (axis %d, %lld)", q.w_axis, (long long)w.n);
   if (q.w_method == PTQ_QMETHOD_MSE) qbuf_printf(report, ", MSE range");
   char at[96];
-  qscheme_describe(&prof->act, 0, at);
+  const int px_bits = px >= 0 ? p->points[px].bits : prof->act.bits;
+  const ptq_qscheme as = qprofile_act_scheme(prof, px_bits);
+  qscheme_describe(&as, 0, at);
   qbuf_printf(report, ", A %s%s\n", at,
               bias_q                                        ? ", bias int32"
               : q.b_input >= 0 || g->nodes[ni].n_inputs > 2 ? ", bias float"

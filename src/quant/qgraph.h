@@ -35,6 +35,9 @@ typedef struct qprofile {
   int share_concat;    /* Concat inputs and output share one scale */
   int share_move;      /* MaxPool/Reshape/Transpose/...: input and output share one scale */
   int w_bits_min, w_bits_max; /* --w-bits accepted */
+  unsigned a_bits_mask;       /* --a-bits / a_bits accepted: bit b set for b bits */
+  int act16_symmetric;        /* above 8 bits activations are symmetric, zero point 0 (TFLite
+                                 16x8: int16 [-32767, 32767]) */
   int keep_ends_8bit; /* below 8 bits, the first and last weighted node keep 8-bit weights */
   int configurable;   /* scheme switches (ptq_qswitch) accepted */
 } qprofile;
@@ -42,6 +45,11 @@ typedef struct qprofile {
 void qscheme_describe(const ptq_qscheme *s, int per_channel, char buf[96]);
 /* The ONNX container of a scheme's codes: int8/uint8 up to 8 bits, int16/uint16 above. */
 ptq_dtype qscheme_dtype(const ptq_qscheme *s);
+/* The profile's activation scheme at `bits` bits (2..16). */
+ptq_qscheme qprofile_act_scheme(const qprofile *p, int bits);
+/* PTQ_ERR_INVALID_ARG "WHAT N: profile 'P' allows ..." when p does not take N-bit
+ * activations. */
+ptq_status qprofile_check_a_bits(const qprofile *p, const char *what, int bits);
 /* NULL → the ort profile; NULL for unknown names. */
 const qprofile *qprofile_find(const char *name);
 /* "ort, tensorrt, ..." for messages (static storage). */
@@ -54,6 +62,7 @@ ptq_status qprofile_apply(const qprofile *base, const ptq_quant_options *o, qpro
 typedef struct qlayer_cfg {
   char *name;
   int w_bits;      /* 2..8 */
+  int a_bits;      /* 2..16: bits of the node's input activations */
   int per_channel; /* 0/1 */
   int method;      /* ptq_qmethod: the node's weights (minmax or mse) and its input points */
   int is_float;    /* 1: the node stays float */
@@ -65,8 +74,9 @@ typedef struct qconfig {
   size_t n_layers;
 } qconfig;
 /* Reads the JSON file: {"default": {...}, "layers": {"NODE": {...}}} with keys w_bits, a_bits
- * (8 only), per_channel, method, float. Errors "PATH:LINE:COL: ..." (PTQ_ERR_PARSE for JSON
- * syntax, PTQ_ERR_INVALID_ARG for unknown keys or bad values). */
+ * (2..16; the profile's set is checked by qplan_build), per_channel, method, float. Errors
+ * "PATH:LINE:COL: ..." (PTQ_ERR_PARSE for JSON syntax, PTQ_ERR_INVALID_ARG for unknown keys or bad
+ * values). */
 ptq_status qconfig_load(const char *path, qconfig *out);
 void qconfig_free(qconfig *c);
 
@@ -85,11 +95,14 @@ ptq_status qprep_fold_bn(ir_graph *g, int *folded, qbuf *report);
 void qprep_bn_coeffs(const float *scale, const float *bias, const float *mean, const float *var,
                      float eps, int64_t c, float *s, float *t);
 
-/* Raises the default-domain opset to `target` when lower (IR version to >= 7), converting the
- * ops whose signature changed on the way (Clip < 11, Pad < 11, Slice < 10, Squeeze, Unsqueeze,
- * ReduceSum, Split < 13, Softmax/LogSoftmax/Hardmax < 13 on the last axis, BatchNormalization
- * spatial < 9, Dropout ratio < 12). Ops whose semantics change otherwise → PTQ_ERR_UNSUPPORTED
- * naming the node. Main graph only; subgraphs → PTQ_ERR_UNSUPPORTED. */
+/* Raises the default-domain opset to `target` (13 or 21) when lower (IR version to >= 7, >= 10
+ * for 21), converting the ops whose signature changed on the way (Clip < 11, Pad < 11,
+ * Slice < 10, Squeeze, Unsqueeze, ReduceSum, Split < 13, Softmax/LogSoftmax/Hardmax < 13 on the
+ * last axis, BatchNormalization spatial < 9, Dropout ratio < 12; to >= 18: the other Reduce*
+ * take axes as an input, Split without a split input gets num_outputs). Every other op keeps
+ * its meaning up to opset 21 except GridSample, DFT (20) and GroupNormalization (21), refused
+ * like the ops whose semantics change otherwise: PTQ_ERR_UNSUPPORTED naming the node. Main
+ * graph only; subgraphs → PTQ_ERR_UNSUPPORTED. */
 ptq_status qprep_upgrade_opset(ptq_model *m, int64_t target, qbuf *report);
 
 /* ------------------------------------------------------------------ plan --- */
@@ -109,6 +122,7 @@ typedef struct qnode {
   int w_bits;          /* QK_WEIGHTED: weight bits */
   int w_method;        /* QK_WEIGHTED: ptq_qmethod of the weight range (MSE or else minmax) */
   int a_method;        /* ptq_qmethod of the input points, -1: the global one */
+  int a_bits;          /* bits of the input points, 0: the global ones */
   int b_input;         /* QK_WEIGHTED: bias input quantized to int32, or -1 */
   const char *why;     /* QK_FLOAT: reason (static text) */
 } qnode;
@@ -119,6 +133,7 @@ typedef struct qpoint {
   int calibrated;   /* rmin/rmax hold data */
   float rmin, rmax; /* this tensor's calibrated range; after qplan_resolve the class's */
   int method;       /* ptq_qmethod of its calibrator, -1: the global one */
+  int bits;         /* activation bits (2..16); one value per shared-scale class */
   ptq_qparams qp;   /* after qplan_resolve */
 } qpoint;
 
@@ -146,9 +161,12 @@ typedef struct qplan_opts {
 ptq_status qplan_build(const ir_graph *g, const qplan_opts *o, qplan *p);
 void qplan_free(qplan *p);
 int qplan_root(qplan *p, int point);
-/* Unions the ranges of each class and computes its parameters with scheme s. PTQ_ERR_DATA
- * naming a tensor that saw no data. */
-ptq_status qplan_resolve(qplan *p, const ir_graph *g, const ptq_qscheme *s);
+/* Unions the ranges of each class and computes its parameters with the profile's activation
+ * scheme at the point's bits. PTQ_ERR_DATA naming a tensor that saw no data. */
+ptq_status qplan_resolve(qplan *p, const ir_graph *g, const qprofile *prof);
+/* Largest activation bit width the options can ask for (command line, config default and
+ * layers): decides the export opset (21 above 8 bits) before the plan is built. */
+int qplan_max_a_bits(const qprofile *prof, const qconfig *config);
 
 /* Runs the float model (loaded from model_path with o's overrides) on o->calib_size samples
  * of calib_path drawn with o->seed, feeding one calibrator per point (values matched by name

@@ -85,7 +85,12 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
   if (st != PTQ_OK) goto fail;
   ir_graph *g = q->model->graph;
   if ((st = qprep_fold_bn(g, &q->stats.bn_folded, &prep)) != PTQ_OK) goto fail;
-  if ((st = qprep_upgrade_opset(q->model, 13, &prep)) != PTQ_OK) goto fail;
+  /* int16/uint16 QuantizeLinear needs opset 21; 8-bit containers need 13 (per-axis) */
+  const int64_t opset = qplan_max_a_bits(prof, o.config ? &cfg : NULL) > 8 ? 21 : 13;
+  if ((st = qprep_upgrade_opset(q->model, opset, &prep)) != PTQ_OK) {
+    if (opset > 13) ptq_error_prefix(st, "activations above 8 bits need opset 21: ");
+    goto fail;
+  }
   const qplan_opts po = {.exclude = o.exclude,
                          .n_exclude = o.n_exclude,
                          .config = o.config ? &cfg : NULL,
@@ -99,7 +104,7 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
   q->stats.calib_seconds = now_s() - t0;
   q->stats.calib_samples = n_samples;
   if (st != PTQ_OK) goto fail;
-  if ((st = qplan_resolve(&plan, g, &prof->act)) != PTQ_OK) goto fail;
+  if ((st = qplan_resolve(&plan, g, prof)) != PTQ_OK) goto fail;
   for (int i = 0; i < plan.n_nodes; i++) {
     if (plan.nodes[i].kind == QK_FLOAT)
       q->stats.nodes_float++;
@@ -109,10 +114,14 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
   q->stats.points = plan.n_points;
   char wt[96], at[96];
   qscheme_describe(&prof->weight, prof->weight.per_channel && !o.per_tensor, wt);
-  qscheme_describe(&prof->act, 0, at);
-  qbuf_printf(&report, "profile %s (%s): weights %s, activations %s, %s biases (QDQ, opset %lld)\n",
-              prof->name, prof->backend, wt, at, prof->bias_int32 ? "int32" : "float",
-              (long long)q->model->opset);
+  const ptq_qscheme as =
+      qprofile_act_scheme(prof, cfg.deflt.a_bits > 0 ? cfg.deflt.a_bits : prof->act.bits);
+  qscheme_describe(&as, 0, at);
+  qbuf_printf(&report,
+              "profile %s (%s): weights %s, activations %s%s, %s biases (QDQ, opset %lld)\n",
+              prof->name, prof->backend, wt, at,
+              as.bits != 8 && as.bits != 16 ? " (Clip to the range before QuantizeLinear)" : "",
+              prof->bias_int32 ? "int32" : "float", (long long)q->model->opset);
   qbuf_printf(&report, "calibration: %lld of %lld samples (seed %llu), method %s, %.2f s\n",
               (long long)n_samples, (long long)n_avail, (unsigned long long)o.seed,
               ptq_qmethod_name(o.method), q->stats.calib_seconds);

@@ -267,6 +267,21 @@ ptq_status qplan_build(const ir_graph *g, const qplan_opts *o, qplan *p) {
     if ((st = classify(g, i, o, p)) != PTQ_OK) goto fail;
     const qlayer_cfg *lc = layer_cfg(o->config, g->nodes[i].name);
     if (lc && lc->method >= 0) p->nodes[i].a_method = lc->method;
+    if (lc && lc->a_bits > 0) {
+      if ((st = qprofile_check_a_bits(o->prof, "a_bits", lc->a_bits)) != PTQ_OK) {
+        ptq_error_prefix(st, "--config %s: ", ir_node_desc(&g->nodes[i]));
+        goto fail;
+      }
+      p->nodes[i].a_bits = lc->a_bits;
+    }
+  }
+  int global_bits = o->prof->act.bits;
+  if (o->config && o->config->deflt.a_bits > 0) {
+    global_bits = o->config->deflt.a_bits;
+    if ((st = qprofile_check_a_bits(o->prof, "a_bits", global_bits)) != PTQ_OK) {
+      ptq_error_prefix(st, "--config default: ");
+      goto fail;
+    }
   }
   if ((st = assign_bits(g, o, p)) != PTQ_OK) goto fail;
   /* Inputs read in int8 by quantized compute nodes. */
@@ -289,9 +304,12 @@ ptq_status qplan_build(const ir_graph *g, const qplan_opts *o, qplan *p) {
         if (po >= 0 && first >= 0 && o->prof->share_concat) unite(p, first, po);
       }
     }
-    for (int k = 0; k < n->n_inputs && st == PTQ_OK && q->a_method >= 0; k++)
-      if (n->inputs[k] >= 0 && p->point_of[n->inputs[k]] >= 0)
-        p->points[p->point_of[n->inputs[k]]].method = q->a_method;
+    for (int k = 0; k < n->n_inputs && st == PTQ_OK; k++) {
+      if (n->inputs[k] < 0 || p->point_of[n->inputs[k]] < 0) continue;
+      qpoint *pt = &p->points[p->point_of[n->inputs[k]]];
+      if (q->a_method >= 0) pt->method = q->a_method;
+      if (q->a_bits > pt->bits) pt->bits = q->a_bits; /* readers disagree: the widest */
+    }
   }
   /* Move ops carry quantization through: an int8 input gives an int8 output (when something
    * reads it) and an int8 output needs an int8 input; both share one scale. */
@@ -313,6 +331,22 @@ ptq_status qplan_build(const ir_graph *g, const qplan_opts *o, qplan *p) {
     }
   }
   if (st != PTQ_OK) goto fail;
+  /* One bit width per shared-scale class: the widest a member's readers asked for, else the
+   * global one. */
+  int *cls = ptq_calloc((size_t)p->n_points + 1, sizeof *cls);
+  if (!cls) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
+  for (int i = 0; i < p->n_points; i++) {
+    const int r = qplan_root(p, i);
+    if (p->points[i].bits > cls[r]) cls[r] = p->points[i].bits;
+  }
+  for (int i = 0; i < p->n_points; i++) {
+    const int b = cls[qplan_root(p, i)];
+    p->points[i].bits = b > 0 ? b : global_bits;
+  }
+  free(cls);
   for (int i = 0; i < g->n_nodes; i++) {
     const ir_node *n = &g->nodes[i];
     qnode *q = &p->nodes[i];
@@ -341,7 +375,15 @@ void qplan_free(qplan *p) {
   memset(p, 0, sizeof *p);
 }
 
-ptq_status qplan_resolve(qplan *p, const ir_graph *g, const ptq_qscheme *s) {
+int qplan_max_a_bits(const qprofile *prof, const qconfig *config) {
+  int b = config && config->deflt.a_bits > 0 ? config->deflt.a_bits : prof->act.bits;
+  for (size_t k = 0; config && k < config->n_layers; k++)
+    if (config->layers[k].a_bits > b && config->layers[k].is_float != 1)
+      b = config->layers[k].a_bits;
+  return b;
+}
+
+ptq_status qplan_resolve(qplan *p, const ir_graph *g, const qprofile *prof) {
   for (int i = 0; i < p->n_points; i++) {
     const qpoint *q = &p->points[i];
     if (!q->calibrated)
@@ -370,7 +412,8 @@ ptq_status qplan_resolve(qplan *p, const ir_graph *g, const ptq_qscheme *s) {
     const int r = qplan_root(p, i);
     p->points[i].rmin = lo[r];
     p->points[i].rmax = hi[r];
-    st = ptq_qparams_from_range(s, lo[r], hi[r], &p->points[i].qp);
+    const ptq_qscheme s = qprofile_act_scheme(prof, p->points[i].bits);
+    st = ptq_qparams_from_range(&s, lo[r], hi[r], &p->points[i].qp);
     if (st != PTQ_OK) ptq_error_prefix(st, "tensor '%s': ", g->values[p->points[i].value].name);
   }
   free(lo);

@@ -1,4 +1,5 @@
-/* Raising the default-domain opset of a model (QDQ with per-axis scales needs opset 13). */
+/* Raising the default-domain opset of a model (QDQ with per-axis scales needs opset 13,
+ * int16/uint16 QuantizeLinear opset 21). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,7 +80,20 @@ static ptq_status upgrade_node(ir_graph *g, int ni, int64_t from, int64_t to) {
   }
   if ((is(n, "Squeeze") || is(n, "Unsqueeze") || is(n, "ReduceSum")) && from < 13)
     return ints_attr_to_input(g, ni, "axes", 1); /* ReduceSum-13, (Un)Squeeze-13: axes input */
-  if (is(n, "Split") && from < 13) return ints_attr_to_input(g, ni, "split", 1);
+  if (is(n, "Split") && from < 13) PTQ_TRY(ints_attr_to_input(g, ni, "split", 1));
+  if (is(n, "Split") && from < 18 && to >= 18) {
+    /* Split-18 wants the split input or num_outputs: equal parts become num_outputs */
+    if (n->n_inputs > 1 && n->inputs[1] >= 0) return PTQ_OK;
+    return ir_node_set_int(&g->nodes[ni], "num_outputs", g->nodes[ni].n_outputs);
+  }
+  if (is(n, "Split")) return PTQ_OK;
+  if (!strncmp(n->op_type, "Reduce", 6) && !is(n, "ReduceSum") && from < 18 && to >= 18)
+    return ints_attr_to_input(g, ni, "axes", 1); /* Reduce*-18: axes input */
+  if (((is(n, "GridSample") || is(n, "DFT")) && from < 20 && to >= 20) ||
+      (is(n, "GroupNormalization") && from < 21 && to >= 21))
+    return ptq_error(PTQ_ERR_UNSUPPORTED,
+                     "%s: converting this op from opset %lld to %lld is not implemented",
+                     ir_node_desc(n), (long long)from, (long long)to);
   if ((is(n, "Softmax") || is(n, "LogSoftmax") || is(n, "Hardmax")) && from < 13) {
     /* < 13: coerced to 2-D at `axis` (default 1); 13: one axis (default -1). Equal when the
      * axis is the last one. */
@@ -124,7 +138,8 @@ ptq_status qprep_upgrade_opset(ptq_model *m, int64_t target, qbuf *report) {
       m->opsets[i].version = target;
   m->opset = target;
   g->opset = target;
-  if (m->ir_version < 7) m->ir_version = 7; /* opset 13 needs IR version 7 */
+  if (m->ir_version < 7) m->ir_version = 7;                   /* opset 13 needs IR version 7 */
+  if (target >= 21 && m->ir_version < 10) m->ir_version = 10; /* opset 21: IR version 10 */
   qbuf_printf(report, "opset raised from %lld to %lld\n", (long long)from, (long long)target);
   return PTQ_OK;
 }

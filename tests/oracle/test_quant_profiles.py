@@ -204,12 +204,13 @@ def options(args, tmp, fp, x, labels, quantize, fails):
         m, inits = load(out)
         if ex in weight_dqs(m, inits) or ex not in r.stdout:
             fails.append("--exclude %s: node still quantized or not reported" % ex)
-    # --config: one layer float, one at 4 bits per tensor with MSE
+    # --config: one layer float, one at 4 bits per tensor with MSE and 4-bit input activations
     cfg = os.path.join(tmp, "cfg.json")
     with open(cfg, "w") as f:
         json.dump({"default": {"method": "minmax"},
                    "layers": {names[0]: {"float": True},
-                              names[2]: {"w_bits": 4, "per_channel": False, "method": "mse"}}}, f)
+                              names[2]: {"w_bits": 4, "per_channel": False, "method": "mse",
+                                         "a_bits": 4}}}, f)
     out = os.path.join(tmp, "cfg.onnx")
     r = quantize(out, "--config", cfg)
     if r.rc != 0:
@@ -226,11 +227,28 @@ def options(args, tmp, fp, x, labels, quantize, fails):
         q3 = ws.get(names[3])
         if q3 is None or np.abs(q3[0]).max() <= 7 or np.asarray(q3[1]).size == 1:
             fails.append("--config: %s should keep 8-bit per-channel weights" % names[3])
+        # a_bits 4: the input of names[2] (and only the tensors sharing its scale) is 4-bit,
+        # behind a Clip; the others stay 8-bit without one
+        node = {n.name: n for n in m.graph.node}[names[2]]
+        producers = {o: n for n in m.graph.node for o in n.output}
+        dq = producers.get(node.input[0])
+        q = producers.get(dq.input[0]) if dq is not None else None
+        clip = producers.get(q.input[0]) if q is not None else None
+        enc = json.load(open(out[:-5] + ".encodings.json"))["tensors"]
+        bits = {e["zero_point_initializer"]: e["bits"] for e in enc.values() if e["kind"] == "activation"}
+        if q is None or q.op_type != "QuantizeLinear" or clip is None or clip.op_type != "Clip" \
+                or bits.get(q.input[2]) != 4:
+            fails.append("--config a_bits 4: input of %s is not a 4-bit Q/DQ behind a Clip" % names[2])
+        n_clip = sum(1 for n in m.graph.node if n.op_type == "Clip" and n.output[0].endswith("_clipped"))
+        if sorted(bits.values()).count(4) != n_clip or sorted(bits.values()).count(8) == 0:
+            fails.append("--config a_bits 4: %d Clips for %s activation bit widths"
+                         % (n_clip, sorted(bits.values())))
     # bad options: usage errors with clear messages
     with open(os.path.join(tmp, "bad.json"), "w") as f:
         f.write('{"layers": {"%s": {"w_bits": 4,}}}' % names[0])
     bad = [(["--profile", "nope"], "tensorrt"), (["--profile", "tflite", "--w-bits", 4], "8-bit"),
-           (["--a-bits", 4], "8-bit activations"), (["--exclude", names[0] + "x"], "did you mean"),
+           (["--profile", "tensorrt", "--a-bits", 4], "allows 8-bit activations"),
+           (["--profile", "tflite", "--a-bits", 12], "allows 8, 16-bit activations"), (["--exclude", names[0] + "x"], "did you mean"),
            (["--config", os.path.join(tmp, "bad.json")], "line 1, column"),
            (["--profile", "ort", "--pow2"], "academic")]
     for extra, want in bad:
