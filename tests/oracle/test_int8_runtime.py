@@ -58,7 +58,10 @@ def load_data(args, kind, n_eval, tmp):
         d = os.path.join(args.shared, "data", kind)
         x = np.load(os.path.join(d, "test-images.npy")).astype(np.float32)
         y = np.load(os.path.join(d, "test-labels.npy")).astype(np.int64)
-        xc, xe, ye = x[1000:2000], x[:n_eval], y[:n_eval]
+        # the test files are sorted by class: both sets come from one seeded permutation
+        perm = np.random.default_rng(0).permutation(len(x))
+        ci, ei = np.sort(perm[1000:2000]), np.sort(perm[:n_eval])
+        xc, xe, ye = x[ci], x[ei], y[ei]
     paths = [os.path.join(tmp, kind + s) for s in ("-calib.npy", "-x.npy", "-y.npy")]
     for p, a in zip(paths, (xc, xe, ye)):
         np.save(p, np.ascontiguousarray(a))

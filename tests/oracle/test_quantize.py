@@ -4,8 +4,8 @@ accepts and onnxruntime runs, with accuracy close to FP32.
 
 Per model (mnist-8 on MNIST, resnet8-cifar10 on CIFAR-10, the latter also with --method kl;
 test-images.npy):
-  - calibration pool: samples 1000..1999 (ptq draws 100 of them with --seed 7);
-    evaluation: samples 0..999 (disjoint from the pool);
+  - a seeded permutation of the test file (it is sorted by class): evaluation on its first
+    1000 samples, calibration pool its next 1000 (ptq draws 100 of them with --seed 7);
   - onnx.checker passes; onnxruntime (default optimizations, so QDQ fusion applies) runs the
     QDQ model; top-1 of QDQ vs FP32 (both by onnxruntime) drops at most 0.3 pt (mnist) /
     0.5 pt (resnet8); the table is printed;
@@ -103,10 +103,13 @@ def main():
                 continue
             d = os.path.join(args.shared, "data", sub)
             imgs = np.load(os.path.join(d, "test-images.npy"), mmap_mode="r")
-            labels = np.load(os.path.join(d, "test-labels.npy"))[:N_EVAL]
+            # the test files are sorted by class: draw both sets from one seeded permutation
+            perm = np.random.default_rng(0).permutation(len(imgs))
+            ev, po = np.sort(perm[:N_EVAL]), np.sort(perm[POOL[0]:POOL[1]])
+            labels = np.load(os.path.join(d, "test-labels.npy"))[ev]
             pool = os.path.join(tmp, name + "-calib.npy")
-            np.save(pool, np.asarray(imgs[POOL[0]:POOL[1]]))
-            x = np.asarray(imgs[:N_EVAL], np.float32)
+            np.save(pool, np.asarray(imgs[po]))
+            x = np.asarray(imgs[ev], np.float32)
             xpath = os.path.join(tmp, name + "-eval.npy")
             np.save(xpath, x)
             fp = oc.model_path(args, model)
