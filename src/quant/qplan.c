@@ -153,6 +153,13 @@ static ptq_status classify(const ir_graph *g, int i, const qplan_opts *o, qplan 
     if (q->kind == QK_FLOAT) q->why = "an input is constant or not float";
     return PTQ_OK;
   }
+  if ((is(n, "AveragePool") || is(n, "GlobalAveragePool")) && is_act(ir_in(g, n, 0)) &&
+      is_act(ir_out(g, n, 0))) {
+    /* integer kernels in every backend (onnxruntime QLinearAveragePool, TFLite, the DPU);
+     * TFLite's takes the input's scale for its output */
+    q->kind = strcmp(o->prof->name, "tflite") == 0 ? QK_MOVE : QK_ACT;
+    return PTQ_OK;
+  }
   if (is_move(n) && is_act(ir_in(g, n, 0)) && is_act(ir_out(g, n, 0)) && o->prof->share_move) {
     q->kind = QK_MOVE; /* becomes float again below if no neighbour is quantized */
     return PTQ_OK;
@@ -291,8 +298,8 @@ ptq_status qplan_build(const ir_graph *g, const qplan_opts *o, qplan *p) {
     if (q->kind == QK_WEIGHTED) {
       add_point(p, n->inputs[0], &st);
     } else if (q->kind == QK_ACT) {
-      add_point(p, n->inputs[0], &st);
-      add_point(p, n->inputs[1], &st);
+      for (int k = 0; k < n->n_inputs && k < 2 && st == PTQ_OK; k++)
+        add_point(p, n->inputs[k], &st);
     } else if (q->kind == QK_CONCAT) {
       int first = add_point(p, n->inputs[0], &st);
       for (int k = 1; k < n->n_inputs && st == PTQ_OK; k++) {
