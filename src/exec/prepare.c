@@ -78,7 +78,7 @@ error:
 
 typedef struct prep_ctx {
   int optimize;
-  int keep_qdq;              /* do not fold QuantizeLinear/DequantizeLinear (lowering reads them) */
+  int keep_qdq; /* do not fold DequantizeLinear: lowering reads the int8 data behind it */
   int64_t batch, orig_batch; /* batch override (0: none) and the batch the model declared */
 } prep_ctx;
 
@@ -169,9 +169,8 @@ static ptq_status infer_node(ir_graph *g, int ni, const prep_ctx *pc) {
     }
     if (v->dtype != PTQ_DT_UNDEFINED) v->has_type = 1;
   }
-  const int qdq =
-      strcmp(n->op_type, "QuantizeLinear") == 0 || strcmp(n->op_type, "DequantizeLinear") == 0;
-  int fold = optimize && !op->no_fold && !op->self_alloc && !(pc->keep_qdq && qdq) &&
+  const int dq = strcmp(n->op_type, "DequantizeLinear") == 0;
+  int fold = optimize && !op->no_fold && !op->self_alloc && !(pc->keep_qdq && dq) &&
              (all_const || (op->shape_only && shapes_known));
   if (!fold) return PTQ_OK;
   ptq_tensor *res[16] = {0};
