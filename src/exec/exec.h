@@ -59,6 +59,10 @@ struct ptq_session {
   double *prof_ms;    /* per main-graph node: accumulated ms */
   int64_t prof_runs;
   ptq_node_time *prof_out;
+  /* micro-batched models: sessions for the other threads, sharing this one's plans */
+  struct ptq_session **workers;
+  int n_workers;
+  int borrowed_plans; /* a worker: plans belong to the parent session */
 };
 
 /* ptq_session_create with hooks (may be NULL): observers for calibration and analysis. */

@@ -91,6 +91,7 @@ ptq_status ptq_model_input(const ptq_model *m, size_t i, ptq_value_info *out) {
   if (!m || !out || i >= (size_t)m->graph->n_inputs)
     return ptq_error(PTQ_ERR_INVALID_ARG, "input index %zu out of range", i);
   fill_info(&m->graph->values[m->graph->inputs[i]], out);
+  if (m->micro_batch > 1 && out->rank >= 1) out->dims[0] = m->micro_batch;
   return PTQ_OK;
 }
 
@@ -98,6 +99,7 @@ ptq_status ptq_model_output(const ptq_model *m, size_t i, ptq_value_info *out) {
   if (!m || !out || i >= (size_t)m->graph->n_outputs)
     return ptq_error(PTQ_ERR_INVALID_ARG, "output index %zu out of range", i);
   fill_info(&m->graph->values[m->graph->outputs[i]], out);
+  if (m->micro_batch > 1 && out->rank >= 1) out->dims[0] = m->micro_batch;
   return PTQ_OK;
 }
 

@@ -464,6 +464,16 @@ static int has_qdq(const ir_graph *g) {
   return 0;
 }
 
+/* Every graph input and output has a leading dimension of 1: a batch of images can run one
+ * image at a time. */
+static int batch_separable(const ir_graph *g) {
+  for (int i = 0; i < g->n_inputs; i++)
+    if (g->values[g->inputs[i]].rank < 1 || g->values[g->inputs[i]].dims[0] != 1) return 0;
+  for (int i = 0; i < g->n_outputs; i++)
+    if (g->values[g->outputs[i]].rank < 1 || g->values[g->outputs[i]].dims[0] != 1) return 0;
+  return g->n_inputs > 0;
+}
+
 ptq_status exec_prepare_model(ptq_model *m, const ptq_load_options *opts) {
   ptq_engine engine = opts ? opts->engine : PTQ_ENGINE_AUTO;
   if ((unsigned)engine > PTQ_ENGINE_FLOAT)
@@ -474,10 +484,26 @@ ptq_status exec_prepare_model(ptq_model *m, const ptq_load_options *opts) {
   ir_graph *g = m->graph;
   pc.orig_batch =
       (g->n_inputs && g->values[g->inputs[0]].rank >= 1) ? g->values[g->inputs[0]].dims[0] : -1;
-  PTQ_TRY(apply_overrides(g, opts));
+  /* The int8 engine runs a batch of a batch-1 model image by image (the activations of one
+   * image stay in cache; threads take images): prepare at batch 1, apply the batch later if
+   * the graph does not lower or is not separable. */
+  const int micro = (engine == PTQ_ENGINE_INT8 || engine == PTQ_ENGINE_AUTO) && pc.batch > 1 &&
+                    pc.orig_batch == 1 && has_qdq(g);
+  ptq_load_options later;
+  if (micro) {
+    later = *opts;
+    later.n_shapes = 0;
+    ptq_load_options now = *opts;
+    now.batch = 0;
+    PTQ_TRY(apply_overrides(g, &now));
+    pc.batch = 0;
+  } else {
+    PTQ_TRY(apply_overrides(g, opts));
+  }
   PTQ_TRY(prepare_graph(g, &pc));
   memset(&m->engine, 0, sizeof m->engine);
   m->engine.engine = PTQ_ENGINE_SIM;
+  m->micro_batch = 0;
   if (engine == PTQ_ENGINE_SIM) return PTQ_OK;
   const int quantized = has_qdq(g);
   if (engine == PTQ_ENGINE_FLOAT || (engine == PTQ_ENGINE_AUTO && !quantized)) {
@@ -490,7 +516,17 @@ ptq_status exec_prepare_model(ptq_model *m, const ptq_load_options *opts) {
   }
   exec_lower_stats ls;
   PTQ_TRY(exec_lower_int8(m, &ls));
-  if (ls.int8_nodes == 0 && ls.boundary_nodes == 0) {
+  const int lowered = ls.int8_nodes > 0 || ls.boundary_nodes > 0;
+  if (micro) {
+    if (lowered && batch_separable(g)) {
+      m->micro_batch = later.batch;
+    } else { /* the batch as the user asked, the usual way */
+      PTQ_TRY(apply_overrides(g, &later));
+      pc.batch = later.batch;
+      PTQ_TRY(prepare_graph(g, &pc));
+    }
+  }
+  if (!lowered) {
     if (engine == PTQ_ENGINE_AUTO) return PTQ_OK; /* runs as the simulation */
     return ptq_error(PTQ_ERR_UNSUPPORTED,
                      "the int8 engine needs quantized activations (per-tensor int8/uint8 "

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <omp.h>
+
 #include "exec/exec.h"
 
 #define MAX_NODE_IO 4096
@@ -280,8 +282,12 @@ void ptq_session_destroy(ptq_session *s) {
   for (int i = 0; i < s->pool.n; i++) free(s->pool.bufs[i]);
   free(s->pool.bufs);
   free(s->pool.caps);
-  for (int i = 0; i < s->n_plans; i++) plan_destroy(s->plans[i]);
-  free(s->plans);
+  for (int i = 0; i < s->n_workers; i++) ptq_session_destroy(s->workers[i]);
+  free(s->workers);
+  if (!s->borrowed_plans) {
+    for (int i = 0; i < s->n_plans; i++) plan_destroy(s->plans[i]);
+    free(s->plans);
+  }
   free(s->scratch);
   free(s->prof_ms);
   free(s->prof_out);
@@ -587,10 +593,10 @@ static ptq_status check_input(const ir_value *v, const ptq_tensor *t) {
   return PTQ_OK;
 }
 
-ptq_status ptq_session_run(ptq_session *s, size_t n_inputs, const char *const *names,
-                           const ptq_tensor *const *inputs, ptq_tensor **outputs) {
-  if (!s || (n_inputs && (!names || !inputs)) || !outputs)
-    return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+/* One run of the graph as prepared (inputs validated against its shapes). */
+static ptq_status run_graph(ptq_session *s, size_t n_inputs, const char *const *names,
+                            const ptq_tensor *const *inputs, ptq_tensor **outputs,
+                            int set_threads) {
   const ir_graph *g = s->model->graph;
   for (int i = 0; i < g->n_outputs; i++) outputs[i] = NULL;
   exec_frame f;
@@ -615,9 +621,8 @@ ptq_status ptq_session_run(ptq_session *s, size_t n_inputs, const char *const *n
       st = ptq_error(PTQ_ERR_INVALID_ARG, "input '%s' is not bound", g->values[g->inputs[i]].name);
       goto done;
     }
-  if (s->threads > 0) ptq_set_threads(s->threads);
+  if (s->threads > 0 && set_threads) ptq_set_threads(s->threads);
   st = frame_run(&f, outputs);
-  if (st == PTQ_OK && s->profiling) s->prof_runs++;
 done:
   if (st != PTQ_OK)
     for (int i = 0; i < g->n_outputs; i++) {
@@ -625,6 +630,127 @@ done:
       outputs[i] = NULL;
     }
   if (f.vals) frame_free(&f);
+  return st;
+}
+
+/* A worker session for another thread: the parent's plans (read-only while running), its own
+ * buffers. */
+static ptq_status worker_create(ptq_session *s, ptq_session **out) {
+  ptq_session *w = calloc(1, sizeof *w);
+  if (!w) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  w->model = s->model;
+  w->plans = s->plans;
+  w->n_plans = s->n_plans;
+  w->borrowed_plans = 1;
+  *out = w;
+  return PTQ_OK;
+}
+
+/* Micro-batched model (model->micro_batch = B): inputs carry B samples; sample b runs alone
+ * through the batch-1 graph, threads taking samples, and its outputs land in slice b. */
+static ptq_status run_micro(ptq_session *s, size_t n_inputs, const char *const *names,
+                            const ptq_tensor *const *inputs, ptq_tensor **outputs) {
+  const ir_graph *g = s->model->graph;
+  const int64_t B = s->model->micro_batch;
+  for (int i = 0; i < g->n_outputs; i++) outputs[i] = NULL;
+  if (n_inputs > 64) return ptq_error(PTQ_ERR_INVALID_ARG, "too many inputs");
+  for (size_t i = 0; i < n_inputs; i++) {
+    const ptq_tensor *t = inputs[i];
+    if (!t || t->rank < 1 || t->dims[0] != B || (!t->data && ptq_tensor_numel(t) > 0))
+      return ptq_error(PTQ_ERR_SHAPE,
+                       "input '%s' must hold %lld samples (the batch the model "
+                       "was loaded with)",
+                       names[i] ? names[i] : "(null)", (long long)B);
+  }
+  ptq_status st = PTQ_OK;
+  for (int i = 0; i < g->n_outputs && st == PTQ_OK; i++) {
+    const ir_value *v = &g->values[g->outputs[i]];
+    int64_t dims[PTQ_MAX_RANK];
+    memcpy(dims, v->dims, sizeof dims);
+    dims[0] = B;
+    st = ptq_tensor_create(v->dtype, v->rank, dims, &outputs[i]);
+  }
+  int nt = ptq_threads();
+  if (s->threads > 0) nt = s->threads;
+  if (nt > B) nt = (int)B;
+  if (nt < 1) nt = 1;
+  if (st == PTQ_OK && s->n_workers < nt - 1) {
+    ptq_session **w = ptq_realloc_array(s->workers, (size_t)nt - 1, sizeof *w);
+    if (!w)
+      st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    else
+      s->workers = w;
+    while (st == PTQ_OK && s->n_workers < nt - 1) {
+      if ((st = worker_create(s, &s->workers[s->n_workers])) == PTQ_OK) s->n_workers++;
+    }
+  }
+  for (int k = 0; k < s->n_workers && st == PTQ_OK; k++) {
+    ptq_session *w = s->workers[k];
+    if (s->profiling && !w->profiling) st = ptq_session_profile(w, 1);
+    if (!s->profiling) w->profiling = 0;
+  }
+  if (st != PTQ_OK) goto done;
+  if (s->threads > 0) ptq_set_threads(s->threads);
+  int64_t next = 0;
+  ptq_status th_st[64] = {0};
+  char th_err[64][256];
+  if (nt > 64) nt = 64;
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    ptq_session *ws = t == 0 ? s : s->workers[t - 1];
+    ptq_tensor slices[64], *sp[64], *outs[64];
+    for (;;) {
+      int64_t b;
+#pragma omp atomic capture
+      b = next++;
+      if (b >= B || th_st[t] != PTQ_OK) break;
+      for (size_t i = 0; i < n_inputs; i++) {
+        slices[i] = *inputs[i];
+        slices[i].dims[0] = 1;
+        slices[i].owns_data = 0;
+        const size_t bytes =
+            (size_t)(ptq_tensor_numel(&slices[i]) * ptq_dtype_size(inputs[i]->dtype));
+        slices[i].data = (char *)inputs[i]->data + (size_t)b * bytes;
+        sp[i] = &slices[i];
+      }
+      ptq_status r = run_graph(ws, n_inputs, names, (const ptq_tensor *const *)sp, outs, 0);
+      for (int i = 0; i < g->n_outputs && i < 64; i++) {
+        if (r == PTQ_OK) {
+          const size_t bytes = (size_t)(ptq_tensor_numel(outs[i]) * ptq_dtype_size(outs[i]->dtype));
+          memcpy((char *)outputs[i]->data + (size_t)b * bytes, outs[i]->data, bytes);
+        }
+        ptq_tensor_destroy(outs[i]);
+      }
+      if (r != PTQ_OK) {
+        th_st[t] = r;
+        snprintf(th_err[t], sizeof th_err[t], "%s", ptq_last_error());
+      }
+    }
+  }
+  for (int t = 0; t < nt; t++)
+    if (th_st[t] != PTQ_OK) {
+      st = ptq_error(th_st[t], "%s", th_err[t]);
+      break;
+    }
+  if (st == PTQ_OK && s->profiling) s->prof_runs++;
+done:
+  if (st != PTQ_OK)
+    for (int i = 0; i < g->n_outputs; i++) {
+      ptq_tensor_destroy(outputs[i]);
+      outputs[i] = NULL;
+    }
+  return st;
+}
+
+ptq_status ptq_session_run(ptq_session *s, size_t n_inputs, const char *const *names,
+                           const ptq_tensor *const *inputs, ptq_tensor **outputs) {
+  if (!s || (n_inputs && (!names || !inputs)) || !outputs)
+    return ptq_error(PTQ_ERR_INVALID_ARG, "NULL argument");
+  if (s->model->micro_batch > 1 && s->model->graph->n_outputs <= 64)
+    return run_micro(s, n_inputs, names, inputs, outputs);
+  ptq_status st = run_graph(s, n_inputs, names, inputs, outputs, 1);
+  if (st == PTQ_OK && s->profiling) s->prof_runs++;
   return st;
 }
 
@@ -636,7 +762,16 @@ ptq_status ptq_session_profile(ptq_session *s, int enable) {
   if (enable) memset(s->prof_ms, 0, ((size_t)n + 1) * sizeof *s->prof_ms);
   s->prof_runs = 0;
   s->profiling = enable != 0;
+  for (int k = 0; k < s->n_workers; k++) PTQ_TRY(ptq_session_profile(s->workers[k], enable));
   return PTQ_OK;
+}
+
+/* A node's time over this session and its workers (micro-batched runs: summed over threads). */
+static double prof_total(const ptq_session *s, int i) {
+  double t = s->prof_ms ? s->prof_ms[i] : 0.0;
+  for (int k = 0; k < s->n_workers; k++)
+    if (s->workers[k]->prof_ms) t += s->workers[k]->prof_ms[i];
+  return t;
 }
 
 /* Multiply-accumulates of one run of a node, from the graph's static shapes. */
@@ -668,10 +803,11 @@ ptq_status ptq_session_profile_get(ptq_session *s, const ptq_node_time **out, si
     return ptq_error(PTQ_ERR_NOMEM, "out of memory");
   for (int i = 0; i < g->n_nodes; i++) {
     const ir_node *nd = &g->nodes[i];
-    s->prof_out[i] = (ptq_node_time){.node = nd->name ? nd->name : "",
-                                     .op = nd->op_type,
-                                     .ms = s->prof_ms ? s->prof_ms[i] : 0.0,
-                                     .macs = node_macs(g, nd)};
+    s->prof_out[i] = (ptq_node_time){
+        .node = nd->name ? nd->name : "",
+        .op = nd->op_type,
+        .ms = prof_total(s, i),
+        .macs = node_macs(g, nd) * (s->model->micro_batch > 1 ? s->model->micro_batch : 1)};
   }
   *out = s->prof_out;
   *n = (size_t)g->n_nodes;

@@ -104,6 +104,9 @@ struct ptq_model {
   int n_metadata;
   int lowered; /* rewritten for the int8 runtime or stripped to float: runnable, not savable */
   ptq_engine_info engine;
+  /* > 1: the graph is prepared at batch 1 and a run takes micro_batch samples, one image at a
+   * time (int8 engine with --batch on a batch-1 model; see exec_prepare_model) */
+  int64_t micro_batch;
 };
 
 ir_graph *ir_graph_create(ir_graph *parent);

@@ -170,6 +170,70 @@ static void im2col_row(const ptq_qconv_params *p, const uint8_t *x, uint8_t zx, 
   }
 }
 
+/* Copy of n bytes, 4 <= n <= 16, as two overlapping fixed-size moves (no read or write past
+ * the n bytes). */
+static inline void copy_4_16(uint8_t *restrict d, const uint8_t *restrict s, int64_t n) {
+  if (n >= 8) {
+    uint64_t a, b;
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+    memcpy(d, &a, 8);
+    memcpy(d + n - 8, &b, 8);
+  } else {
+    uint32_t a, b;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + n - 4, 4);
+    memcpy(d, &a, 4);
+    memcpy(d + n - 4, &b, 4);
+  }
+}
+
+/* Whether the short-run im2col applies: one group, no horizontal dilation, and each kernel
+ * row's taps one run of 4..16 bytes (k_w · c_in: the stem convolution of an RGB input). */
+static int short_runs(const ptq_qconv_params *p) {
+  const int64_t n = p->k_w * p->c_in;
+  return p->group == 1 && p->dil_w == 1 && n >= 4 && n <= 16;
+}
+
+/* im2col rows r in [rb, re) of the tile starting at output pixel r0 (short_runs shapes): the
+ * windows fully inside the row copy each kernel row's run with two moves; windows touching
+ * the left or right padding go through im2col_row. */
+static void im2col_short(const ptq_qconv_params *p, const uint8_t *x, uint8_t zx, int64_t pix,
+                         int64_t nrows, uint8_t *d) {
+  const int64_t n = p->k_w * p->c_in, kb = p->k_h * n, hw = p->h_out * p->w_out;
+  const uint8_t *xr[64];
+  int64_t b = pix / hw, oy = pix % hw / p->w_out, ox = pix % p->w_out;
+  for (int64_t r = 0; r < nrows;) {
+    /* this output row's input rows (NULL: padding) and its interior ox range */
+    for (int64_t ky = 0; ky < p->k_h; ky++) {
+      const int64_t iy = oy * p->stride_h - p->pad_t + ky * p->dil_h;
+      xr[ky] = iy >= 0 && iy < p->h_in ? x + ((b * p->h_in + iy) * p->w_in) * p->c_in : NULL;
+    }
+    int64_t ox_lo = (p->pad_l + p->stride_w - 1) / p->stride_w;
+    int64_t ox_hi = p->w_in >= p->k_w ? (p->w_in - p->k_w + p->pad_l) / p->stride_w + 1 : 0;
+    if (ox_hi > p->w_out) ox_hi = p->w_out;
+    if (ox_hi < ox_lo) ox_hi = ox_lo;
+    for (; ox < p->w_out && r < nrows; ox++, r++) {
+      uint8_t *dr = d + r * kb;
+      if (ox < ox_lo || ox >= ox_hi) {
+        im2col_row(p, x, zx, p->c_in, b, oy, ox, dr);
+        continue;
+      }
+      const int64_t xo = (ox * p->stride_w - p->pad_l) * p->c_in;
+      for (int64_t ky = 0; ky < p->k_h; ky++) {
+        if (xr[ky])
+          copy_4_16(dr + ky * n, xr[ky] + xo, n);
+        else
+          fill_u8(dr + ky * n, zx, n);
+      }
+    }
+    if (ox == p->w_out) {
+      ox = 0;
+      if (++oy == p->h_out) oy = 0, b++;
+    }
+  }
+}
+
 void ptq_qconv_run(const ptq_qconv_packed *pc, const uint8_t *x, int32_t zy, uint8_t lo, uint8_t hi,
                    uint8_t *y, void *scratch) {
   const ptq_qconv_params *p = &pc->p;
@@ -185,6 +249,7 @@ void ptq_qconv_run(const ptq_qconv_packed *pc, const uint8_t *x, int32_t zy, uin
   const int64_t hw = p->h_out * p->w_out;
   uint8_t *col = scratch;
   const int threads = ptq_threads();
+  const int short_rows = short_runs(p) && p->k_h <= 64;
   for (int64_t r0 = 0; r0 < rows; r0 += tr) {
     const int64_t nr = rows - r0 < tr ? rows - r0 : tr;
     /* Contiguous chunks of rows, one per thread, each walking its pixel coordinates. */
@@ -193,6 +258,10 @@ void ptq_qconv_run(const ptq_qconv_packed *pc, const uint8_t *x, int32_t zy, uin
 #pragma omp parallel for schedule(static) num_threads(threads) if (par)
     for (int64_t c = 0; c < chunks; c++) {
       const int64_t rb = nr * c / chunks, re = nr * (c + 1) / chunks, pix = r0 + rb;
+      if (short_rows) {
+        im2col_short(p, x, pc->zx, pix, re - rb, col + rb * kb);
+        continue;
+      }
       int64_t b = pix / hw, oy = pix % hw / p->w_out, ox = pix % p->w_out;
       for (int64_t r = rb; r < re; r++) {
         im2col_row(p, x, pc->zx, cg, b, oy, ox, col + r * kb);

@@ -4,6 +4,7 @@
  * qdwconv_internal.h for their packed layouts and the folded zero point). Every output row
  * (image, oh) is computed by one thread in a fixed order, so results do not depend on the
  * thread count. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ void ptq_qdw_free(ptq_qdw_packed *p) {
   free(p->wpk);
   free(p->bias_f);
   free(p->rq);
+  free(p->mf);
   free(p->zrow);
   free(p);
 }
@@ -27,20 +29,15 @@ const char *ptq_qdw_packed_isa(const ptq_qdw_packed *p) {
   return ptq_qisa_name(p->isa);
 }
 
-/* Channel of dword i of vector j in a block (see qdwconv_internal.h). */
-static int64_t simd_channel(enum ptq_qisa isa, int j, int i) {
-  return isa == PTQ_QISA_AVX512VNNI ? 16 * (i / 4) + 4 * j + i % 4 : 8 * j + i;
-}
-
-static int pack_simd(ptq_qdw_packed *p) {
-  const int avx512 = p->isa == PTQ_QISA_AVX512VNNI;
-  const int64_t vw = avx512 ? 64 : 16, gt = avx512 ? 4 : 2, lanes = avx512 ? 16 : 8;
-  const int nvec = (int)(vw / lanes);
+/* AVX2 layout (qdwconv_internal.h): channel of dword i of vector j of a block is 8·j + i. */
+static int pack_avx2(ptq_qdw_packed *p) {
+  const int64_t vw = 16, gt = 2, lanes = 8;
+  const int nvec = 2;
   p->vw = vw;
   p->nblk = (p->c + vw - 1) / vw;
   p->groups = (p->kk + gt - 1) / gt;
   const size_t cpad = (size_t)(p->nblk * vw);
-  const size_t gbytes = avx512 ? 256 : 64; /* bytes of one group of one block */
+  const size_t gbytes = 64; /* bytes of one group of one block */
   p->wpk = calloc((size_t)(p->nblk * p->groups), gbytes);
   p->bias_f = calloc(cpad, sizeof *p->bias_f);
   p->rq = calloc(cpad * 3, sizeof *p->rq); /* 6 x lanes/2 int64 per vector of lanes */
@@ -51,7 +48,7 @@ static int pack_simd(ptq_qdw_packed *p) {
     for (int j = 0; j < nvec; j++) {
       int32_t mult[16], shift[16];
       for (int i = 0; i < lanes; i++) {
-        const int64_t ch = b * vw + simd_channel(p->isa, j, i);
+        const int64_t ch = b * vw + 8 * j + i;
         int64_t bf = 0; /* bias - zx · Σ w, in int64 then wrapped (see the header) */
         if (ch < p->c) {
           bf = p->bias[ch];
@@ -65,10 +62,7 @@ static int pack_simd(ptq_qdw_packed *p) {
             const int64_t t = g * gt + e;
             const int8_t wv = ch < p->c && t < p->kk ? p->w[t * p->c + ch] : 0;
             const size_t at = (size_t)(b * p->groups + g) * gbytes + (size_t)j * (gbytes / nvec);
-            if (avx512)
-              ((int8_t *)p->wpk)[at + (size_t)(i * 4 + e)] = wv;
-            else
-              ((int16_t *)p->wpk)[at / 2 + (size_t)(i * 2 + e)] = wv;
+            ((int16_t *)p->wpk)[at / 2 + (size_t)(i * 2 + e)] = wv;
           }
         }
       }
@@ -77,6 +71,37 @@ static int pack_simd(ptq_qdw_packed *p) {
       ptq_qrq_fill(rq, rq + h, rq + 2 * h, rq + 3 * h, rq + 4 * h, rq + 5 * h, (int)lanes, mult,
                    shift);
     }
+  }
+  return 0;
+}
+
+/* AVX-512 layout (qdwconv_internal.h): blocks of 64/32/16 channels, row quads per column. */
+static int pack_avx512(ptq_qdw_packed *p) {
+  const int64_t cpad = (p->c + 15) / 16 * 16, nq = (p->k_h + 3) / 4, kw = p->k_w;
+  p->nq = nq;
+  p->wpk = calloc((size_t)(cpad * kw * nq * 4), 1);
+  p->bias_f = calloc((size_t)cpad, sizeof *p->bias_f);
+  p->mf = calloc((size_t)cpad, sizeof *p->mf);
+  p->zrow = malloc((size_t)cpad + 64);
+  if (!p->wpk || !p->bias_f || !p->mf || !p->zrow) return -1;
+  memset(p->zrow, p->zx, (size_t)cpad + 64);
+  for (int64_t off = 0; off < p->c;) {
+    const int64_t W = ptq_qdw_blk_w(p->c - off);
+    int8_t *wb = (int8_t *)p->wpk + off * kw * nq * 4;
+    for (int64_t v = 0; v < 4; v++)
+      for (int64_t i = 0; i < W / 4; i++) {
+        const int64_t ch = off + 16 * (i / 4) + 4 * v + i % 4, at = off + v * (W / 4) + i;
+        if (ch >= p->c) continue; /* zero weights, bias and multiplier */
+        int64_t bf = p->bias[ch]; /* bias - zx · Σ w, in int64 then wrapped (see the header) */
+        for (int64_t t = 0; t < p->kk; t++) bf -= (int64_t)p->zx * p->w[t * p->c + ch];
+        p->bias_f[at] = (int32_t)(uint32_t)(uint64_t)bf;
+        p->mf[at] = (float)ldexp((double)p->mult[ch], -p->shift[ch]);
+        if (p->mf[at] > 0.25f) p->rq_big = 1;
+        for (int64_t j = 0; j < kw; j++)
+          for (int64_t r = 0; r < p->k_h; r++)
+            wb[(((j * nq + r / 4) * 4 + v) * W) + 4 * i + r % 4] = p->w[(r * kw + j) * p->c + ch];
+      }
+    off += W;
   }
   return 0;
 }
@@ -107,7 +132,11 @@ ptq_qdw_packed *ptq_qdw_pack(const ptq_qdw_desc *d) {
     p->shift[ch] = d->shift[ch];
   }
   if (p->kk > PTQ_QDW_MAX_SIMD_TAPS) p->isa = PTQ_QISA_SCALAR;
-  if (p->isa != PTQ_QISA_SCALAR && pack_simd(p) != 0) goto fail;
+#if PTQ_HAVE_X86_KERNELS
+  if (p->isa == PTQ_QISA_AVX512VNNI && !__builtin_cpu_supports("avx512dq")) p->isa = PTQ_QISA_AVX2;
+#endif
+  if (p->isa == PTQ_QISA_AVX512VNNI && pack_avx512(p) != 0) goto fail;
+  if (p->isa == PTQ_QISA_AVX2 && pack_avx2(p) != 0) goto fail;
   return p;
 fail:
   ptq_qdw_free(p);

@@ -1,11 +1,19 @@
 /* Packed depthwise weights (qdwconv*.c); not part of the kernel contract.
  *
  * SIMD paths fold the input zero point into the bias: acc = bias - zx·Σ_t w_t + Σ_t x_t·w_t
- * over all k_h·k_w taps, a tap in the padding reading zx from zrow (x_t = zx adds zx·w_t,
- * which the folded term cancels). This equals the exact sum modulo 2^32 and the exact sum
- * fits int32, so the wrapping int32 arithmetic gives it exactly. Taps are grouped (4 per
- * group for AVX-512 VNNI vpdpbusd, 2 for AVX2 vpmaddwd); the last group is completed with
- * zero-weight taps reading zrow. */
+ * over all k_h·k_w taps, a tap in the padding reading zx (x_t = zx adds zx·w_t, which the
+ * folded term cancels). This equals the exact sum modulo 2^32 and the exact sum fits int32,
+ * so the wrapping int32 arithmetic gives it exactly. Extra taps that complete a group have
+ * zero weights (their x values never matter).
+ *
+ * AVX2: taps grouped 2 per vpmaddwd in tap order (the last group completed with a zero-weight
+ * tap reading zrow).
+ *
+ * AVX-512 VNNI: channel blocks of 64, 32 or 16 channels (zmm, ymm, xmm; the last block of 16
+ * may be partial), and for each kernel column j the rows grouped 4 per vpdpbusd ("quads":
+ * nq = ceil(k_h / 4) per column, rows past k_h with zero weights). The quad of input column
+ * iw (4 rows' bytes interleaved per channel) serves every output pixel whose window holds
+ * that column, so a row sweep builds each column once. */
 #ifndef PTQ_QDWCONV_INTERNAL_H
 #define PTQ_QDWCONV_INTERNAL_H
 
@@ -22,16 +30,27 @@ struct ptq_qdw_packed {
   /* Plain C: w[t][ch] (t = i·k_w + j), bias (zeros when none), mult, shift. */
   int8_t *w;
   int32_t *bias, *mult, *shift;
-  /* SIMD: blocks of vw channels (64 AVX-512, 16 AVX2), groups of gt taps (4, 2). */
-  int64_t vw, nblk, groups;
-  /* AVX-512: [blk][g][j < 4][16 dwords of 4 taps' bytes], channel of dword i of vector j is
-   * 16·(i / 4) + 4·j + i % 4 (the in-lane unpack order). AVX2: [blk][g][j < 2][8 dwords of 2
-   * taps' int16], channel 8·j + i. */
+  /* AVX2: blocks of vw = 16 channels, groups of 2 taps: wpk [blk][g][j < 2][8 dwords of 2
+   * taps' int16], channel 8·j + i; bias_f [blk][16]; rq [blk][vector][6][4]: me, mo, se, so,
+   * ce, co (ptq_qrq_fill).
+   * AVX-512: a block at channel offset off and width W (64 while >= 64 channels remain, then
+   * 32, then 16s) has its weights at wpk + off·k_w·nq·4: [j < k_w][q < nq][v < 4][W/4 dwords
+   * of 4 rows' int8], channel of dword i of vector v off + 16·(i/4) + 4·v + i%4 (the in-lane
+   * unpack order); bias_f [off + v·W/4 + i] and mf (the multiplier (float)(mult · 2^-shift))
+   * likewise. */
+  int64_t vw, nblk, groups, nq;
   void *wpk;
-  int32_t *bias_f; /* [blk][vw], same channel order as the weights */
-  int64_t *rq;     /* [blk][vector][6][lanes / 2]: me, mo, se, so, ce, co (ptq_qrq_fill) */
-  uint8_t *zrow;   /* nblk·vw bytes of zx */
+  int32_t *bias_f;
+  int64_t *rq;
+  float *mf;
+  int rq_big;    /* AVX-512: some mf > 1/4 (|acc · mf| may pass 2^31) */
+  uint8_t *zrow; /* zx bytes: the padded channel count + 64 */
 };
+
+/* Width of the AVX-512 channel block that starts rem channels before the end. */
+static inline int ptq_qdw_blk_w(int64_t rem) {
+  return rem >= 64 ? 64 : rem >= 32 ? 32 : 16;
+}
 
 /* One output row (image b, row oh) of the SIMD paths. tapoff holds, for every tap t < kk,
  * the element offset of tap t from the window origin (i·dil_h·w_in + j·dil_w)·x_pix_stride. */

@@ -475,6 +475,15 @@ static const int64_t CONVS[][16] = {
     {1, 2, 3, 5, 6, 1, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2},     /* rows of padding only */
     {1, 3, 3, 2, 3, 1, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0},     /* one output pixel */
     {2, 32, 32, 64, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, /* several im2col tiles */
+    /* short im2col runs (k_w · c_in in 4..16: moved whole) */
+    {2, 33, 31, 3, 32, 1, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1}, /* MobileNetV2 stem, TF pads */
+    {1, 20, 19, 3, 8, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},  /* stem, symmetric pads */
+    {1, 9, 10, 2, 5, 1, 3, 3, 1, 1, 2, 1, 2, 1, 2, 1},   /* 6-byte runs, dilation h */
+    {1, 8, 9, 4, 6, 1, 2, 4, 1, 3, 1, 1, 0, 3, 1, 2},    /* 16-byte runs, stride w 3 */
+    {2, 12, 12, 1, 4, 1, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2},  /* 5-byte runs */
+    {1, 6, 3, 3, 7, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* w_in == k_w */
+    {1, 5, 2, 3, 4, 1, 3, 3, 1, 1, 1, 1, 1, 0, 1, 2},    /* w_in < k_w: edges only */
+    {1, 85, 70, 4, 4, 1, 16, 4, 1, 1, 1, 1, 0, 1, 0, 1}, /* several tiles, split rows */
 };
 
 static void test_conv_shapes(void **state) {

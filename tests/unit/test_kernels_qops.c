@@ -242,6 +242,37 @@ static void test_dwconv_extremes(void **state) {
         }
 }
 
+/* The 3x3 depthwise layers of MobileNet-style networks (the row-sweep path): channel counts
+ * that split into 64/32/16-channel blocks and partial blocks, strides 1 and 2, symmetric and
+ * TF-style pads, batch 2, every requantization mode (ties and any shift take the exact path). */
+static void test_dwconv_mobilenet(void **state) {
+  (void)state;
+  static const int64_t cs[] = {8, 16, 24, 32, 48, 96, 144, 192, 384, 576, 960, 40, 56, 100};
+  for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++)
+    for (int64_t s = 1; s <= 2; s++)
+      for (int pads = 0; pads < 2; pads++) {
+        dw_case k = {.n = 2,
+                     .c = cs[ci],
+                     .h = cs[ci] > 200 ? 7 : 10 + (int64_t)(ci % 3),
+                     .w = cs[ci] > 200 ? 7 : 13 - (int64_t)(ci % 2),
+                     .kh = 3,
+                     .kw = 3,
+                     .sh = s,
+                     .sw = s,
+                     .dh = 1,
+                     .dw = 1};
+        if (pads == 0)
+          k.pt = k.pl = k.pb = k.pr = 1;
+        else
+          k.pt = k.pl = 0, k.pb = k.pr = 1;
+        k.zx = (int32_t)rnd_in(0, 255), k.zy = (int32_t)rnd_in(0, 255);
+        k.lo = (uint8_t)(ci % 2 ? k.zy : 0), k.hi = (uint8_t)(ci % 3 ? 255 : rnd_in(k.lo, 255));
+        k.rqmode = (int)((ci + (size_t)s + (size_t)pads) % 4);
+        k.xextra = ci % 4 == 1 ? 16 : 0, k.yextra = ci % 5 == 2 ? 8 : 0;
+        run_dw(&k);
+      }
+}
+
 /* Larger images (threads split rows) and a kernel over the SIMD tap limit. */
 static void test_dwconv_large(void **state) {
   (void)state;
@@ -703,6 +734,7 @@ int main(void) {
       cmocka_unit_test(test_dwconv_shapes),
       cmocka_unit_test(test_dwconv_geometry),
       cmocka_unit_test(test_dwconv_extremes),
+      cmocka_unit_test(test_dwconv_mobilenet),
       cmocka_unit_test(test_dwconv_large),
       cmocka_unit_test(test_elementwise),
       cmocka_unit_test(test_lut),
