@@ -13,7 +13,8 @@ Q/DQ executed in float32 as onnxruntime's QDQ reference does) and against onnxru
      nets, such one-step differences propagate (the bound allows for it; MNIST and ResNet-8
      must agree almost everywhere);
    - every forced instruction set (PTQ_ISA=scalar, avx2, avx512vnni — those the CPU has)
-     gives bit-identical outputs.
+     gives bit-identical outputs, and so do a batch of 16 (run image by image across threads)
+     and a single-image run.
 2. QDQ models made by onnxruntime's quantize_static (per-tensor and per-channel, QInt8 and
    QUInt8 activations; mnist-8 per tensor only: quantize_static fails on it per channel) on
    mnist-8 and resnet8: the int8 runtime runs them and its top-1
@@ -68,11 +69,11 @@ def load_data(args, kind, n_eval, tmp):
     return paths
 
 
-def ptq_outputs(args, model, in_name, xpath, n, tmp, tag, engine, env=None):
+def ptq_outputs(args, model, in_name, xpath, n, tmp, tag, engine, env=None, threads=None):
     out = os.path.join(tmp, tag)
     shutil.rmtree(out, ignore_errors=True)
     cmd = [args.ptq, "run", model, "--input", "%s=%s" % (in_name, xpath), "--out", out,
-           "--batch", str(n), "--threads", str(args.threads), "--engine", engine]
+           "--batch", str(n), "--threads", str(threads or args.threads), "--engine", engine]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=args.timeout,
                        env=dict(os.environ, **(env or {})))
     if p.returncode != 0:
@@ -148,6 +149,15 @@ def check_ptq_model(args, tmp, case, fails, rows):
             fails.append("%s: PTQ_ISA=%s output differs from scalar (max %.3g)" %
                          (name, isa, float(np.abs(o - ref).max())))
     print("%s: ISAs %s bit-identical" % (name, ",".join(supported_isas())))
+    # a batch runs image by image across threads: equal to single-image runs, any thread count
+    o2, e = ptq_outputs(args, q, inn, xs, k, tmp, name + "-t1", "int8", threads=1)
+    x1 = os.path.join(tmp, name + "-x1.npy")
+    np.save(x1, x[k - 1:k])
+    o1, e1 = ptq_outputs(args, q, inn, x1, 1, tmp, name + "-b1", "int8")
+    if o2 is None or o1 is None or ref is None:
+        fails.append("%s: batch/thread runs failed: %s %s" % (name, e, e1))
+    elif not np.array_equal(o2, ref) or not np.array_equal(o1.reshape(-1), ref[k - 1].reshape(-1)):
+        fails.append("%s: batch %d output differs with 1 thread or from a batch-1 run" % (name, k))
 
 
 def ort_quantize(fp, out, x, per_channel, act_type):
