@@ -701,6 +701,157 @@ out:
   return st;
 }
 
+/* Ops that only move values (Resize-nearest, Pad, Transpose, Slice, Reshape, ...) -> an index
+ * map found by running the op itself on a probe whose values are the input positions: each
+ * output takes one input element (or, for Pad, the padding value). A map that is a nearest
+ * resize of H and W becomes QResizeNearest, any other QGather; a rescale between the input's
+ * and the output's quantization goes through a table. */
+static const char *const g_move_ops[] = {"Resize",   "Pad",          "Transpose",    "Slice",
+                                         "Reshape",  "Flatten",      "Squeeze",      "Unsqueeze",
+                                         "Upsample", "DepthToSpace", "SpaceToDepth", NULL};
+
+/* Storage offset of logical element i (C order over dims) of a lowered tensor: rank 4 is
+ * stored NHWC. */
+static int64_t lowered_offset(const ir_value *v, int64_t i) {
+  if (v->rank != 4) return i;
+  const int64_t C = v->dims[1], H = v->dims[2], W = v->dims[3];
+  const int64_t w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
+  return ((n * H + h) * W + w) * C + c;
+}
+
+static ptq_status move_probe(lower_ctx *lc, const ir_node *x, const ir_value *in,
+                             ptq_tensor **out) {
+  const ir_graph *g = lc->g;
+  *out = NULL;
+  ptq_tensor *pin = NULL, *pad = NULL, *res = NULL;
+  ptq_tensor shapes[8], *ins[8] = {0}, *outs[1];
+  if (x->n_inputs > 8) return PTQ_ERR_UNSUPPORTED;
+  ptq_status st = ptq_tensor_create(PTQ_DT_FLOAT, in->rank, in->dims, &pin);
+  if (st != PTQ_OK) return st;
+  float *pv = pin->data;
+  for (int64_t i = 0; i < ptq_tensor_numel(pin); i++) pv[i] = (float)i;
+  ins[0] = pin;
+  for (int k = 1; k < x->n_inputs; k++) {
+    const ir_value *v = ir_in(g, x, k);
+    ins[k] = v ? v->data : NULL;
+  }
+  if (is_op(x, "Pad")) { /* padding cells read -1 */
+    const int64_t one = 1;
+    if ((st = ptq_tensor_create(PTQ_DT_FLOAT, 0, &one, &pad)) != PTQ_OK) goto out;
+    *(float *)pad->data = -1.0f;
+    ins[2] = pad;
+  }
+  memset(shapes, 0, sizeof shapes);
+  outs[0] = &shapes[0];
+  op_ctx c = {.graph = g,
+              .node = x,
+              .opset = g->opset,
+              .n_in = x->n_inputs,
+              .n_out = 1,
+              .in = ins,
+              .out = outs,
+              .infer_only = 1};
+  if (is_op(x, "Pad") && x->n_inputs < 3) c.n_in = 3;
+  if ((st = x->op->infer(&c)) != PTQ_OK) goto out;
+  if ((st = ptq_tensor_create(shapes[0].dtype, shapes[0].rank, shapes[0].dims, &res)) != PTQ_OK)
+    goto out;
+  outs[0] = res;
+  c.infer_only = 0;
+  if ((st = x->op->run(&c)) != PTQ_OK) goto out;
+  *out = res;
+  res = NULL;
+out:
+  ptq_tensor_destroy(pin);
+  ptq_tensor_destroy(pad);
+  ptq_tensor_destroy(res);
+  return st;
+}
+
+static ptq_status lower_move(lower_ctx *lc, int xi, int *done) {
+  ir_graph *g = lc->g;
+  const ir_node *x = &g->nodes[xi];
+  *done = 0;
+  const int xv = low_source(lc, x, 0);
+  int q, act, yv;
+  int32_t lo, hi;
+  if (xv < 0 || !x->op || x->n_outputs != 1 || !out_chain(lc, x, &q, &act, &yv, &lo, &hi))
+    return PTQ_OK;
+  for (int k = 1; k < x->n_inputs; k++) {
+    const ir_value *v = ir_in(g, x, k);
+    if (v && !v->data) return PTQ_OK;
+  }
+  const int pad = is_op(x, "Pad");
+  /* Pad before opset 11 takes its value as an attribute the probe cannot mark; axes (18) */
+  if (pad && (g->opset < 11 || x->n_inputs > 3)) return PTQ_OK;
+  const ir_value *in = &g->values[xv], *outv = &g->values[yv];
+  int64_t ni = 1, no = 1;
+  for (int d = 0; d < in->rank; d++) ni *= in->dims[d];
+  for (int d = 0; d < outv->rank; d++) no *= outv->dims[d];
+  if (ni > (1 << 24) || no > (1 << 24) || no < 1) return PTQ_OK; /* indices exact in float */
+  ptq_tensor *probe;
+  if (move_probe(lc, x, in, &probe) != PTQ_OK) {
+    ptq_error_clear();
+    return PTQ_OK;
+  }
+  ptq_status st = PTQ_OK;
+  int32_t *map = NULL;
+  if (ptq_tensor_numel(probe) != no || probe->dtype != PTQ_DT_FLOAT) goto out;
+  if (!(map = ptq_malloc((size_t)no * sizeof *map))) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  const float *pv = probe->data;
+  for (int64_t o = 0; o < no; o++) {
+    const float v = pv[o];
+    const int64_t iv = (int64_t)v;
+    if (!(v == (float)iv) || iv < -1 || iv >= ni || (iv == -1 && !pad)) goto out;
+    map[lowered_offset(outv, o)] = iv < 0 ? -1 : (int32_t)lowered_offset(in, iv);
+  }
+  /* the values: a table from the input's codes to the output's, and the padding code */
+  const qparam px = lc->qp[xv], py = lc->qp[yv];
+  uint8_t table[257];
+  for (int i = 0; i < 256; i++) {
+    const int32_t t = quantize_u8((float)(i - px.zp) * px.scale, py);
+    table[i] = (uint8_t)(t < lo ? lo : t > hi ? hi : t);
+  }
+  float padv = 0.0f; /* ONNX Pad's default constant */
+  if (pad && x->n_inputs > 2 && x->inputs[2] >= 0) {
+    const ir_value *cv = ir_in(g, x, 2);
+    if (!cv->data || cv->data->dtype != PTQ_DT_FLOAT || ptq_tensor_numel(cv->data) != 1) goto out;
+    padv = *(const float *)cv->data->data;
+  }
+  {
+    const int32_t t = quantize_u8(padv, py);
+    table[256] = (uint8_t)(t < lo ? lo : t > hi ? hi : t);
+  }
+  const int64_t mdims[1] = {no}, tdims[1] = {257};
+  int in_v[3] = {xv, add_const(lc, "qgather_map", PTQ_DT_INT32, 1, mdims, map),
+                 add_const(lc, "qgather_table", PTQ_DT_UINT8, 1, tdims, table)};
+  if (in_v[1] < 0 || in_v[2] < 0) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  const int ni_ = add_node(lc, g->nodes[xi].name, "QGather", 3, in_v, yv);
+  if (ni_ < 0) {
+    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  int64_t sdims[4] = {outv->dims[0], outv->dims[1], outv->dims[2], outv->dims[3]};
+  if (outv->rank == 4) { /* the output's storage dims: NHWC */
+    sdims[1] = outv->dims[2];
+    sdims[2] = outv->dims[3];
+    sdims[3] = outv->dims[1];
+  }
+  if ((st = ir_node_set_ints(&g->nodes[ni_], "dims", (size_t)outv->rank, sdims)) != PTQ_OK)
+    goto out;
+  mark_fused(lc, xi, act, q);
+  *done = 1;
+out:
+  ptq_tensor_destroy(probe);
+  free(map);
+  return st;
+}
+
 /* ---------------------------------------------------------------- driver --- */
 
 static void count_readers(lower_ctx *lc) {
@@ -791,6 +942,8 @@ static ptq_status lower_graph(lower_ctx *lc) {
     else
       for (const char *const *o = g_lut_ops; *o && !done; o++)
         if (is_op(x, *o)) PTQ_TRY(lower_lut(lc, i, &done));
+    for (const char *const *o = g_move_ops; *o && !done; o++)
+      if (is_op(x, *o)) PTQ_TRY(lower_move(lc, i, &done));
     if (done) count_readers(lc);
   }
   /* DQ nodes all of whose readers were absorbed go; the others and the remaining Q nodes

@@ -466,6 +466,36 @@ static ptq_status qconcat_run(op_ctx *c) {
   return PTQ_OK;
 }
 
+/* -------------------------------------------------------------- gather --- */
+
+/* y[i] = map[i] < 0 ? table[256] : table[x[map[i]]]: a value-moving op (Resize-nearest, Pad,
+ * Transpose, Slice, ...) as an index map found by lowering, with a rescaling table. */
+static ptq_status qgather_infer(op_ctx *c) {
+  const int64_t *d;
+  const size_t r = ir_attr_ints(c->node, "dims", &d);
+  PTQ_TRY(need_u8(c, 0, 1, 4));
+  if (r < 1 || r > 4) return op_fail(c, PTQ_ERR_INTERNAL, "dims missing");
+  int64_t n = 1;
+  for (size_t i = 0; i < r; i++) n *= d[i];
+  PTQ_TRY(need_const(c, 1, PTQ_DT_INT32, n));
+  PTQ_TRY(need_const(c, 2, PTQ_DT_UINT8, 257));
+  const int64_t ni = ptq_tensor_numel(c->in[0]);
+  const int32_t *map = c->in[1]->data;
+  for (int64_t i = 0; i < n; i++)
+    if (map[i] < -1 || map[i] >= ni) return op_fail(c, PTQ_ERR_INTERNAL, "index map out of range");
+  op_set_out(c, 0, PTQ_DT_UINT8, (int)r, d);
+  return PTQ_OK;
+}
+
+static ptq_status qgather_run(op_ctx *c) {
+  const uint8_t *x = c->in[0]->data, *t = c->in[2]->data;
+  const int32_t *map = c->in[1]->data;
+  uint8_t *y = c->out[0]->data;
+  const int64_t n = ptq_tensor_numel(c->out[0]);
+  for (int64_t i = 0; i < n; i++) y[i] = map[i] < 0 ? t[256] : t[x[map[i]]];
+  return PTQ_OK;
+}
+
 /* ------------------------------------------------- float-output linear --- */
 
 static ptq_status qlinf_infer(op_ctx *c) {
@@ -556,6 +586,7 @@ static const char *const A_QPOOL[] = {"kernel_shape:ints",
                                       "hi:i",
                                       NULL};
 static const char *const A_QLINF[] = {"x_zp:i", NULL};
+static const char *const A_QGATHER[] = {"dims:ints", NULL};
 static const char *const A_QBIN[] = {"a_scale:f", "a_zp:i", "b_scale:f", "b_zp:i", "y_scale:f",
                                      "y_zp:i",    "lo:i",   "hi:i",      NULL};
 
@@ -573,6 +604,7 @@ const op_def op_defs_int8[] = {
     {"QReshape", 1, 1, 1, 1, 1, NULL, qreshape_infer, qreshape_run, 0, 1, 0},
     {"QConcat", 1, 2, 65, 1, 1, NULL, qconcat_infer, qconcat_run, 0, 1, 0},
     {"QConvF", 1, 4, 4, 1, 1, A_QLINF, qlinf_infer, qlinf_run, 0, 1, 0},
+    {"QGather", 1, 3, 3, 1, 1, A_QGATHER, qgather_infer, qgather_run, 0, 1, 0},
     {"QGemmF", 1, 4, 4, 1, 1, A_QLINF, qlinf_infer, qlinf_run, 0, 1, 0},
     {NULL}};
 
