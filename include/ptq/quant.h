@@ -45,6 +45,11 @@ typedef struct ptq_quant_options {
   ptq_qswitch w_symmetric, a_symmetric, a_signed, pow2_scale;
   ptq_qswitch keep_ends_8bit; /* first and last weighted layer keep 8-bit weights */
   ptq_qswitch quant_add;      /* Q/DQ on both inputs of an Add of two activations */
+  ptq_qswitch cle;            /* cross-layer equalization of the float model before calibration
+                                 (Conv/Gemm pairs through Relu or ReLU6; scales bounded by a first
+                                 pass over the calibration data so that ReLU6 stays exact there and
+                                 no activation range grows); default: config "cle", else on when
+                                 weights are per tensor (docs/quantization.md) */
   const char *config;         /* NULL or a JSON file of per-layer overrides (docs/profiles.md) */
   const char *const *exclude; /* node names kept in float */
   size_t n_exclude;
@@ -70,7 +75,8 @@ typedef struct ptq_qmodel ptq_qmodel;
 
 /* Loads model_path twice (the float model for calibration, with the shape/batch overrides,
  * and the model to quantize, as stored), prepares the latter (BatchNormalization folding,
- * opset >= 13, or 21 when an activation has more than 8 bits), calibrates on
+ * cross-layer equalization when enabled — then also on the former —, opset >= 13, or 21
+ * when an activation has more than 8 bits), calibrates on
  * opts->calib_size samples of calib_path (an .npy or an image folder, see ptq_dataset_open)
  * and builds the QDQ graph. opts may be NULL (defaults).
  * Errors: those of ptq_model_load and ptq_dataset_open; PTQ_ERR_DATA for NaN/Inf in the
@@ -107,6 +113,8 @@ typedef struct ptq_qstats {
   int nodes_float;     /* nodes left in float */
   int bn_folded;       /* BatchNormalization nodes folded into their producer */
   int points;          /* activation tensors with a Q/DQ pair */
+  int cle_pairs;       /* layer pairs equalized by cross-layer equalization (0: off) */
+  int cle_clip_relu;   /* Clip(0, c) (ReLU6) replaced by Relu for it (data-free mode only) */
   int64_t calib_samples;
   double calib_seconds;
 } ptq_qstats;

@@ -9,7 +9,8 @@
 static const char *const HELP =
     "usage: ptq quantize MODEL -o OUT.onnx --calib DATA [--preprocess SPEC] [--calib-size N]\n"
     "                    [--seed S] [--profile P] [--w-bits N] [--a-bits N] [--method M]\n"
-    "                    [--per-tensor] [--exclude NODE,...] [--config FILE.json]\n"
+    "                    [--per-tensor] [--cle|--no-cle] [--exclude NODE,...]\n"
+    "                    [--config FILE.json]\n"
     "                    [--threads N] [--shape NAME=DIMS] [--batch B]\n"
     "\n"
     "Post-training quantization for a backend profile (default 'ort': int8 weights symmetric\n"
@@ -30,6 +31,10 @@ static const char *const HELP =
     "                      int8/uint8 Q/DQ behind a Clip to the N-bit range, above 8 int16/\n"
     "                      uint16 Q/DQ at opset 21)\n"
     "  --per-tensor        per-tensor weights\n"
+    "  --cle, --no-cle     cross-layer equalization of Conv/Gemm pairs (through Relu or\n"
+    "                      ReLU6) before calibration, its scales bounded so that the float\n"
+    "                      model is unchanged on the calibration data; default: on with\n"
+    "                      per-tensor weights, off per channel (config key \"cle\")\n"
     "  --exclude N1,N2     node names kept in float\n"
     "  --config FILE.json  per-layer overrides: {\"default\": {...}, \"layers\": {\"NODE\":\n"
     "                      {\"w_bits\": 4, \"a_bits\": 4, \"per_channel\": false,\n"
@@ -87,6 +92,8 @@ int cmd_quantize(int argc, char **argv) {
         return cli_usage_error("quantize", "%s", ptq_last_error());
     } else if (strcmp(a, "--per-tensor") == 0) {
       qo.per_tensor = 1;
+    } else if (strcmp(a, "--cle") == 0 || strcmp(a, "--no-cle") == 0) {
+      qo.cle = a[2] == 'c' ? PTQ_QON : PTQ_QOFF;
     } else if (strcmp(a, "--profile") == 0) {
       if (!(v = cli_value("quantize", argc, argv, &i))) goto usage;
       int found = 0;

@@ -57,6 +57,7 @@ ptq_status qconfig_load(const char *path, qconfig *out) {
   memset(out, 0, sizeof *out);
   out->deflt.w_bits = out->deflt.a_bits = out->deflt.per_channel = out->deflt.method =
       out->deflt.is_float = -1;
+  out->cle = -1;
   void *buf = NULL;
   size_t len = 0;
   json_value *root = NULL;
@@ -95,8 +96,14 @@ ptq_status qconfig_load(const char *path, qconfig *out) {
         out->n_layers = j + 1;
         st = read_layer(path, &v->items[j], l);
       }
+    } else if (strcmp(k, "cle") == 0) {
+      if (v->type != JSON_BOOL) {
+        st = bad(path, v, "'%s' must be true or false", k);
+        break;
+      }
+      out->cle = v->boolean;
     } else {
-      st = bad(path, v, "unknown key '%s' (default, layers)", k);
+      st = bad(path, v, "unknown key '%s' (default, layers, cle)", k);
     }
   }
 done:

@@ -1,7 +1,7 @@
 /* Internals of calibration PTQ (ptq/quant.h): graph preparation, the quantization plan,
  * calibration and QDQ export. The pipeline, on a model loaded for export:
- *   qprep_fold_bn → qprep_upgrade_opset → qplan_build → qcalib_run (on a second load of the
- *   float model, values matched by name) → qplan_resolve → qdq_export. */
+ *   qprep_fold_bn → [qprep_cle] → qprep_upgrade_opset → qplan_build → qcalib_run (on a second load
+ * of the float model, values matched by name) → qplan_resolve → qdq_export. */
 #ifndef PTQ_QUANT_QGRAPH_H
 #define PTQ_QUANT_QGRAPH_H
 
@@ -70,10 +70,12 @@ typedef struct qlayer_cfg {
 
 typedef struct qconfig {
   qlayer_cfg deflt; /* name NULL */
+  int cle;          /* top-level "cle": true/false, -1 when absent */
   qlayer_cfg *layers;
   size_t n_layers;
 } qconfig;
-/* Reads the JSON file: {"default": {...}, "layers": {"NODE": {...}}} with keys w_bits, a_bits
+/* Reads the JSON file: {"default": {...}, "layers": {"NODE": {...}}, "cle": BOOL} with keys
+ * w_bits, a_bits
  * (2..16; the profile's set is checked by qplan_build), per_channel, method, float. Errors
  * "PATH:LINE:COL: ..." (PTQ_ERR_PARSE for JSON syntax, PTQ_ERR_INVALID_ARG for unknown keys or bad
  * values). */
@@ -94,6 +96,50 @@ ptq_status qprep_fold_bn(ir_graph *g, int *folded, qbuf *report);
 /* s and t of BatchNormalization as above, for c channels. */
 void qprep_bn_coeffs(const float *scale, const float *bias, const float *mean, const float *var,
                      float eps, int64_t c, float *s, float *t);
+
+/* Cross-layer equalization (qprep_cle.c; Nagel et al. 2019, DFQ section 4.1) of the float
+ * graph: pairs L1 -> [act] -> L2 of Conv (groups and depthwise included) or Gemm with constant
+ * weights, where L1's output and act's output are read only by the next node of the pair and
+ * are no graph outputs, and act is Relu, LeakyRelu, PRelu or Clip(0, c) (ReLU6, replaced by
+ * Relu). L1's output channel i is divided by s_i = sqrt(r1_i / r2_i) and L2's input channel i
+ * multiplied by it (r: per-channel max |w|), sweeping all pairs until every s_i of a sweep has
+ * |log s_i| <= tol or max_iter sweeps; the result has r1_i = r2_i (the paper's optimum). New
+ * weights and biases are new constants. Deterministic: applied to two loads of one model it
+ * gives the same graph. One summary line in *report (may be NULL) when pairs were found. */
+/* Per-channel statistics of one pair's pre-activation (L1's output, channel axis 1) on the
+ * calibration data (qcalib_channel_stats). */
+typedef struct qcle_data {
+  char *name;
+  int64_t c;
+  float *min, *max;
+  int seen;
+} qcle_data;
+typedef struct qcle_opts {
+  int max_iter; /* sweeps over all pairs (default 1000) */
+  double tol;   /* convergence: max |log s_i| of a sweep (default 1e-6) */
+  /* NULL: data-free (the paper): Clip(0, c) becomes Relu. Else the cumulative scale S_i of a
+   * pair's channel i is bounded so that the float function is unchanged on the calibration
+   * data and no activation range grows: Clip(0, c) stays, S_i = 1 where max y_i > c (the
+   * channel saturates; Clip(0, c)(y / S) S = Clip(0, c S)(y)), else S_i >= max y_i / c; after
+   * Relu/LeakyRelu/PRelu or no activation S_i >= R_i / max_j R_j (R: max |y| per channel, of
+   * Relu's output for Relu). */
+  const qcle_data *data;
+  int n_data;
+} qcle_opts;
+typedef struct qcle_stats {
+  int pairs, chains; /* layer pairs equalized; maximal chains of pairs */
+  int clip_relu;     /* Clip(0, c) between two equalized layers replaced by Relu */
+  int bounded;       /* channels whose scale a data bound limited (data given) */
+  int pinned;        /* channels kept at scale 1: their Clip saturates on the data */
+  int iterations;    /* sweeps run */
+  double residual;   /* max |log s_i| of the last sweep */
+} qcle_stats;
+qcle_opts qcle_opts_default(void);
+/* The pre-activation values of the pairs qprep_cle(g) would equalize, as qcle_data with
+ * min/max allocated for qcalib_channel_stats. *n = 0 and *out = NULL when there are none. */
+ptq_status qcle_data_create(const ir_graph *g, qcle_data **out, int *n);
+void qcle_data_free(qcle_data *d, int n);
+ptq_status qprep_cle(ir_graph *g, const qcle_opts *o, qcle_stats *stats, qbuf *report);
 
 /* Raises the default-domain opset to `target` (13 or 21) when lower (IR version to >= 7, >= 10
  * for 21), converting the ops whose signature changed on the way (Clip < 11, Pad < 11,
@@ -170,9 +216,17 @@ int qplan_max_a_bits(const qprofile *prof, const qconfig *config);
 
 /* Runs the float model (loaded from model_path with o's overrides) on o->calib_size samples
  * of calib_path drawn with o->seed, feeding one calibrator per point (values matched by name
- * with graph g); sets the points' rmin/rmax. */
+ * with graph g); sets the points' rmin/rmax. With cle non-NULL the float model is first
+ * prepared as the export graph was (qprep_fold_bn, then qprep_cle with *cle) so that
+ * calibration sees the equalized model; PTQ_ERR_INTERNAL when that finds another number of
+ * pairs than cle_pairs. */
+/* Per-channel min/max of the values d[0..n) (by name; axis 1) of the float model after
+ * BatchNormalization folding on the same samples as qcalib_run. */
+ptq_status qcalib_channel_stats(const char *model_path, const char *calib_path,
+                                const ptq_quant_options *o, qcle_data *d, int n);
 ptq_status qcalib_run(const char *model_path, const char *calib_path, const ptq_quant_options *o,
-                      const ir_graph *g, qplan *p, int64_t *n_samples, int64_t *n_available);
+                      const qcle_opts *cle, int cle_pairs, const ir_graph *g, qplan *p,
+                      int64_t *n_samples, int64_t *n_available);
 
 /* Inserts the Q/DQ pairs and the quantized weights/biases into m (whose graph p was built on),
  * appends the per-tensor encodings to *json (a JSON object body: "name": {...}, ...) and the

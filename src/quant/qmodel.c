@@ -75,6 +75,8 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
   ptq_set_threads(o.threads);
   qplan plan = {0};
   qbuf prep = {0}, report = {0}, json = {0};
+  qcle_data *cle_data = NULL;
+  int n_cle_data = 0;
   ptq_qmodel *q = ptq_calloc(1, sizeof *q);
   ptq_status st = PTQ_OK;
   if (!q || !(q->input_path = ptq_strdup(model_path))) {
@@ -85,6 +87,33 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
   if (st != PTQ_OK) goto fail;
   ir_graph *g = q->model->graph;
   if ((st = qprep_fold_bn(g, &q->stats.bn_folded, &prep)) != PTQ_OK) goto fail;
+  /* CLE: command line, else the config's "cle", else on for per-tensor weights, where one
+   * scale serves channels whose ranges differ by orders of magnitude */
+  const int w_per_tensor =
+      o.per_tensor || !prof->weight.per_channel || (o.config && cfg.deflt.per_channel == 0);
+  const int cfg_cle = o.config ? cfg.cle : -1;
+  const int cle_on =
+      o.cle == PTQ_QON || (o.cle == PTQ_QDEFAULT && (cfg_cle >= 0 ? cfg_cle : w_per_tensor));
+  qcle_opts cle = qcle_opts_default();
+  if ((unsigned)o.cle > PTQ_QOFF) {
+    st = ptq_error(PTQ_ERR_INVALID_ARG, "invalid cle switch value %d", (int)o.cle);
+    goto fail;
+  }
+  if (cle_on) {
+    /* the scales are bounded by the pre-activations' per-channel ranges on the calibration
+     * data (qcle_opts), found by a first float pass */
+    qcle_stats cs;
+    if ((st = qcle_data_create(g, &cle_data, &n_cle_data)) != PTQ_OK) goto fail;
+    if (n_cle_data &&
+        (st = qcalib_channel_stats(model_path, calib_path, &o, cle_data, n_cle_data)) != PTQ_OK)
+      goto fail;
+    cle.data = cle_data;
+    cle.n_data = n_cle_data;
+    if ((st = qprep_cle(g, &cle, &cs, &prep)) != PTQ_OK) goto fail;
+    q->stats.cle_pairs = cs.pairs;
+    q->stats.cle_clip_relu = cs.clip_relu;
+    if (!cs.pairs) qbuf_printf(&prep, "cross-layer equalization: no Conv/Gemm pairs found\n");
+  }
   /* int16/uint16 QuantizeLinear needs opset 21; 8-bit containers need 13 (per-axis) */
   const int64_t opset = qplan_max_a_bits(prof, o.config ? &cfg : NULL) > 8 ? 21 : 13;
   if ((st = qprep_upgrade_opset(q->model, opset, &prep)) != PTQ_OK) {
@@ -100,7 +129,8 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
   if ((st = qplan_build(g, &po, &plan)) != PTQ_OK) goto fail;
   int64_t n_samples = 0, n_avail = 0;
   const double t0 = now_s();
-  st = qcalib_run(model_path, calib_path, &o, g, &plan, &n_samples, &n_avail);
+  st = qcalib_run(model_path, calib_path, &o, cle_on ? &cle : NULL, q->stats.cle_pairs, g, &plan,
+                  &n_samples, &n_avail);
   q->stats.calib_seconds = now_s() - t0;
   q->stats.calib_samples = n_samples;
   if (st != PTQ_OK) goto fail;
@@ -147,6 +177,7 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
   report.s = NULL;
   qconfig_free(&cfg);
   qplan_free(&plan);
+  qcle_data_free(cle_data, n_cle_data);
   free(prep.s);
   free(json.s);
   *out = q;
@@ -154,6 +185,7 @@ ptq_status ptq_qmodel_create(const char *model_path, const char *calib_path,
 fail:
   qconfig_free(&cfg);
   qplan_free(&plan);
+  qcle_data_free(cle_data, n_cle_data);
   free(prep.s);
   free(report.s);
   free(json.s);
