@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include "exec/exec.h"
+#include "util/pool.h"
 
 #define MAX_NODE_IO 4096
 
@@ -699,6 +700,7 @@ static ptq_status run_micro(ptq_session *s, size_t n_inputs, const char *const *
   {
     const int t = omp_get_thread_num();
     ptq_session *ws = t == 0 ? s : s->workers[t - 1];
+    if (nt > 1) ptq_pool_serial(1); /* the images keep the threads busy */
     ptq_tensor slices[64], *sp[64], *outs[64];
     for (;;) {
       int64_t b;
@@ -727,6 +729,7 @@ static ptq_status run_micro(ptq_session *s, size_t n_inputs, const char *const *
         snprintf(th_err[t], sizeof th_err[t], "%s", ptq_last_error());
       }
     }
+    ptq_pool_serial(0);
   }
   for (int t = 0; t < nt; t++)
     if (th_st[t] != PTQ_OK) {

@@ -19,6 +19,23 @@
 #define PTQ_PAR_MIN_MACS (1 << 22)
 #define PTQ_PAR_MIN_DW_MACS (1 << 19)
 
+/* The same for the int8 kernels, which run their loops on the thread pool (util/pool.h): a
+ * job there costs the caller about 0.2 us while the worker polls and some 6 us (a futex
+ * wake-up) once it sleeps, and never waits for a late worker, so the bar is lower. Measured per
+ * layer on MobileNetV2 int8, batch 1, 2 vCPUs: elementwise Add gains from 75k elements, not at
+ * 25k (PTQ_QPAR_MIN_WORK elements); depthwise convolutions of 7x7 outputs (423k MACs, 7 rows)
+ * gain nothing, those of 14x14 and up do (PTQ_QPAR_MIN_DW_MACS). PTQ_QPAR_MIN_BYTES counts
+ * bytes written by data movement (im2col, resize, pad, LUT: times 4 for the latter three). */
+#ifndef PTQ_QPAR_MIN_WORK /* (overridable at build time, for tuning) */
+#define PTQ_QPAR_MIN_WORK 32768
+#endif
+#ifndef PTQ_QPAR_MIN_BYTES
+#define PTQ_QPAR_MIN_BYTES (1 << 16)
+#endif
+#ifndef PTQ_QPAR_MIN_DW_MACS
+#define PTQ_QPAR_MIN_DW_MACS (1 << 19)
+#endif
+
 /* Chunk size for a dynamically scheduled loop of n independent units on t threads: about 8
  * chunks per thread, so that a thread delayed by a shared core holds back little work while
  * the shared counter is touched rarely. Results never depend on the schedule. */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/qgemm_internal.h"
+#include "util/pool.h"
 #include "util/util.h"
 
 struct ptq_qconv_packed {
@@ -234,6 +235,36 @@ static void im2col_short(const ptq_qconv_params *p, const uint8_t *x, uint8_t zx
   }
 }
 
+typedef struct im2col_job {
+  const ptq_qconv_params *p;
+  const uint8_t *x;
+  uint8_t zx;
+  int64_t cg, kb;
+  int short_rows;
+  int64_t r0; /* output pixel of the tile's first row */
+  uint8_t *col;
+} im2col_job;
+
+/* Rows [rb, re) of the tile's im2col matrix. */
+static void im2col_rows(void *ctx, int64_t rb, int64_t re, int thread) {
+  const im2col_job *j = ctx;
+  const ptq_qconv_params *p = j->p;
+  const int64_t pix = j->r0 + rb, kb = j->kb;
+  if (j->short_rows) {
+    im2col_short(p, j->x, j->zx, pix, re - rb, j->col + rb * kb);
+    return;
+  }
+  const int64_t hw = p->h_out * p->w_out;
+  int64_t b = pix / hw, oy = pix % hw / p->w_out, ox = pix % p->w_out;
+  for (int64_t r = rb; r < re; r++) {
+    im2col_row(p, j->x, j->zx, j->cg, b, oy, ox, j->col + r * kb);
+    if (++ox == p->w_out) {
+      ox = 0;
+      if (++oy == p->h_out) oy = 0, b++;
+    }
+  }
+}
+
 void ptq_qconv_run(const ptq_qconv_packed *pc, const uint8_t *x, int32_t zy, uint8_t lo, uint8_t hi,
                    uint8_t *y, void *scratch) {
   const ptq_qconv_params *p = &pc->p;
@@ -246,31 +277,17 @@ void ptq_qconv_run(const ptq_qconv_packed *pc, const uint8_t *x, int32_t zy, uin
     return;
   }
   const int64_t kb = row_bytes(p), kk = kb / p->group, tr = tile_rows(p);
-  const int64_t hw = p->h_out * p->w_out;
   uint8_t *col = scratch;
   const int threads = ptq_threads();
-  const int short_rows = short_runs(p) && p->k_h <= 64;
+  im2col_job job = {p, x, pc->zx, cg, kb, short_runs(p) && p->k_h <= 64, 0, col};
   for (int64_t r0 = 0; r0 < rows; r0 += tr) {
     const int64_t nr = rows - r0 < tr ? rows - r0 : tr;
-    /* Contiguous chunks of rows, one per thread, each walking its pixel coordinates. */
-    const int par = threads > 1 && nr * kb >= PTQ_PAR_MIN_COPY;
-    const int64_t chunks = par ? threads : 1;
-#pragma omp parallel for schedule(static) num_threads(threads) if (par)
-    for (int64_t c = 0; c < chunks; c++) {
-      const int64_t rb = nr * c / chunks, re = nr * (c + 1) / chunks, pix = r0 + rb;
-      if (short_rows) {
-        im2col_short(p, x, pc->zx, pix, re - rb, col + rb * kb);
-        continue;
-      }
-      int64_t b = pix / hw, oy = pix % hw / p->w_out, ox = pix % p->w_out;
-      for (int64_t r = rb; r < re; r++) {
-        im2col_row(p, x, pc->zx, cg, b, oy, ox, col + r * kb);
-        if (++ox == p->w_out) {
-          ox = 0;
-          if (++oy == p->h_out) oy = 0, b++;
-        }
-      }
-    }
+    /* Contiguous chunks of rows, each walking its pixel coordinates. */
+    job.r0 = r0;
+    if (threads > 1 && nr * kb >= PTQ_QPAR_MIN_BYTES)
+      ptq_parallel_for(nr, ptq_dyn_chunk(nr, threads), im2col_rows, &job);
+    else
+      im2col_rows(&job, 0, nr, 0);
     for (int64_t g = 0; g < p->group; g++)
       ptq_qgemm_run(pc->g[g], nr, col + g * kk, kb, zy, lo, hi, y + r0 * p->c_out + g * cog,
                     p->c_out);

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "kernels/qdwconv_internal.h"
+#include "kernels/qrequant_avx512.h"
+#include "util/pool.h"
 #include "util/util.h"
 
 void ptq_qdw_free(ptq_qdw_packed *p) {
@@ -95,8 +97,10 @@ static int pack_avx512(ptq_qdw_packed *p) {
         int64_t bf = p->bias[ch]; /* bias - zx · Σ w, in int64 then wrapped (see the header) */
         for (int64_t t = 0; t < p->kk; t++) bf -= (int64_t)p->zx * p->w[t * p->c + ch];
         p->bias_f[at] = (int32_t)(uint32_t)(uint64_t)bf;
-        p->mf[at] = (float)ldexp((double)p->mult[ch], -p->shift[ch]);
-        if (p->mf[at] > 0.25f) p->rq_big = 1;
+        p->mf[at] = ptq_rqf_mult(p->mult[ch], p->shift[ch]);
+        /* |acc| <= |folded bias| + kk · 255 · 128, and < 2^31 (the exact sum fits int32). */
+        if (ptq_rqf_big(p->mf[at], fmin((double)llabs(bf) + (double)p->kk * 255 * 128, 0x1p31)))
+          p->rq_big = 1;
         for (int64_t j = 0; j < kw; j++)
           for (int64_t r = 0; r < p->k_h; r++)
             wb[(((j * nq + r / 4) * 4 + v) * W) + 4 * i + r % 4] = p->w[(r * kw + j) * p->c + ch];
@@ -169,6 +173,38 @@ static void row_scalar(const ptq_qdw_packed *p, const ptq_qdw_geom *g, const uin
   }
 }
 
+typedef struct dw_job {
+  const ptq_qdw_packed *p;
+  const ptq_qdw_geom *g;
+  const uint8_t *x;
+  uint8_t *y;
+  const int64_t *tapoff;
+  int64_t xs, ys;
+} dw_job;
+
+/* Output rows [r0, r1) (row r = image r / h_out, output row r % h_out). */
+static void dw_rows(void *ctx, int64_t r0, int64_t r1, int thread) {
+  const dw_job *j = ctx;
+  const ptq_qdw_packed *p = j->p;
+  const ptq_qdw_geom *g = j->g;
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t b = r / g->h_out, oh = r % g->h_out;
+    const uint8_t *xb = j->x + b * g->h_in * g->w_in * j->xs;
+    uint8_t *yr = j->y + r * g->w_out * j->ys;
+#if PTQ_HAVE_X86_KERNELS
+    if (p->isa == PTQ_QISA_AVX512VNNI) {
+      ptq_qdw_row_avx512(p, g, xb, oh, yr, j->tapoff);
+      continue;
+    }
+    if (p->isa == PTQ_QISA_AVX2) {
+      ptq_qdw_row_avx2(p, g, xb, oh, yr, j->tapoff);
+      continue;
+    }
+#endif
+    row_scalar(p, g, xb, oh, yr);
+  }
+}
+
 void ptq_qdwconv(const ptq_qdw_packed *p, const ptq_qdw_geom *g, const uint8_t *x, uint8_t *y) {
   const int64_t c = p->c, xs = g->x_pix_stride ? g->x_pix_stride : c;
   const int64_t ys = g->y_pix_stride ? g->y_pix_stride : c;
@@ -178,23 +214,11 @@ void ptq_qdwconv(const ptq_qdw_packed *p, const ptq_qdw_geom *g, const uint8_t *
     for (int64_t i = 0, t = 0; i < p->k_h; i++)
       for (int64_t j = 0; j < p->k_w; j++, t++)
         tapoff[t] = (i * g->dil_h * g->w_in + j * g->dil_w) * xs;
+  dw_job job = {p, g, x, y, tapoff, xs, ys};
   const int64_t work = rows * g->w_out * c * p->kk;
-#pragma omp parallel for schedule(static) \
-    num_threads(ptq_threads()) if (work >= PTQ_PAR_MIN_DW_MACS)
-  for (int64_t r = 0; r < rows; r++) {
-    const int64_t b = r / g->h_out, oh = r % g->h_out;
-    const uint8_t *xb = x + b * g->h_in * g->w_in * xs;
-    uint8_t *yr = y + r * g->w_out * ys;
-#if PTQ_HAVE_X86_KERNELS
-    if (p->isa == PTQ_QISA_AVX512VNNI) {
-      ptq_qdw_row_avx512(p, g, xb, oh, yr, tapoff);
-      continue;
-    }
-    if (p->isa == PTQ_QISA_AVX2) {
-      ptq_qdw_row_avx2(p, g, xb, oh, yr, tapoff);
-      continue;
-    }
-#endif
-    row_scalar(p, g, xb, oh, yr);
-  }
+  const int threads = ptq_threads();
+  if (threads > 1 && work >= PTQ_QPAR_MIN_DW_MACS)
+    ptq_parallel_for(rows, ptq_dyn_chunk(rows, threads), dw_rows, &job);
+  else
+    dw_rows(&job, 0, rows, 0);
 }

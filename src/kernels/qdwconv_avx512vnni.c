@@ -12,23 +12,15 @@
  * are zx bytes (their products cancel against the folded bias), and so is the 4th row of a
  * 3-row quad (its weights are 0).
  *
- * Requantization (= ptq_requant_ref, exactly): with t = acc · mult · 2^-shift and
- * T = t + zy, the kernel computes v = fma((float)acc, mf, zy) in float32, mf =
- * (float)(mult · 2^-shift), and r = v rounded to the nearest integer. The three roundings
- * each have a relative error of at most 2^-23, so for |t| <= 2^9
- *   |v - T| <= 2^9·(2^-22 + 2^-46) + (2^9 + 256)·2^-23 < 1.75·2^-13.
- * When |v - r| <= 0.5 - 2^-12, T is therefore within 0.5 - 2^-12 + 1.75·2^-13 < 0.5 of the
- * integer r: no tie is possible, round_half_even(t) + zy == r, and clamp(r, lo, hi) is the
- * result (the clamp is done on the bytes after a saturating pack, 0 <= lo <= hi <= 255).
- * When |t| > 2^9, |T| > 256 and v is on the same side of [0, 255] (|v| > 255), so both clamp to
- * the same end. Lanes with |v - r| > 0.5 - 2^-12 (about one in two thousand, and every exact
- * tie) are recomputed with ptq_requant_ref. mult == 0 gives mf = 0 and v = zy exactly. When
- * some mf > 1/4, v is first clamped to [-2^10, 2^10] (no result changes) so that r fits int32.
- * vrangeps (AVX-512 DQ, which every AVX-512 VNNI CPU has; ptq_qdw_pack checks it) takes the
- * largest |v - r| of a block.
+ * Requantization (= ptq_requant_ref, exactly): the float32 fast path of qrequant_avx512.h,
+ * v = fma((float)acc, mf, zf) rounded to an integer and shifted, the 4 vectors of a block then
+ * packed to bytes with saturation and clamped to [lo, hi] (0 <= lo <= hi <= 255). A block with a
+ * lane near a rounding tie (about one in four thousand lanes, and every exact tie) is redone with
+ * those lanes recomputed by ptq_requant_ref.
  *
  * Compiled for AVX-512 by target attribute; called only where the CPU has it. */
 #include "kernels/qdwconv_internal.h"
+#include "kernels/qrequant_avx512.h"
 
 #if PTQ_HAVE_X86_KERNELS
 
@@ -85,55 +77,6 @@ INL V dp(const int W, V acc, V a, const int8_t *w) {
   return FROM_X(_mm_dpbusd_epi32(X(acc), X(a), _mm_loadu_si128((const __m128i *)w)));
 }
 
-/* Fast requantization of W/4 lanes (see the top): v = fma((float)acc, mf, zy), clamped to
- * [-2^10, 2^10] when a multiplier could take it past int32 (big; that changes no result);
- * returns round(v) as int32 (not yet clamped to [lo, hi]) and in *d the float v - round(v). */
-INL V rq(const int W, V acc, const float *mf, float zy, const int big, V *d) {
-  const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-  if (W == 64) {
-    __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(mf), _mm512_set1_ps(zy));
-    if (big) v = _mm512_max_ps(_mm512_min_ps(v, _mm512_set1_ps(1024)), _mm512_set1_ps(-1024));
-    *d = _mm512_castps_si512(_mm512_reduce_round_ps(v, 0 | rnd, _MM_FROUND_CUR_DIRECTION));
-    return _mm512_cvt_roundps_epi32(v, rnd);
-  }
-  if (W == 32) {
-    __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Y(acc)), _mm256_loadu_ps(mf), _mm256_set1_ps(zy));
-    if (big) v = _mm256_max_ps(_mm256_min_ps(v, _mm256_set1_ps(1024)), _mm256_set1_ps(-1024));
-    const __m256 r = _mm256_roundscale_ps(v, rnd);
-    *d = FROM_Y(_mm256_castps_si256(_mm256_sub_ps(v, r)));
-    return FROM_Y(_mm256_cvttps_epi32(r));
-  }
-  __m128 v = _mm_fmadd_ps(_mm_cvtepi32_ps(X(acc)), _mm_loadu_ps(mf), _mm_set1_ps(zy));
-  if (big) v = _mm_max_ps(_mm_min_ps(v, _mm_set1_ps(1024)), _mm_set1_ps(-1024));
-  const __m128 r = _mm_roundscale_ps(v, rnd);
-  *d = FROM_X(_mm_castps_si128(_mm_sub_ps(v, r)));
-  return FROM_X(_mm_cvttps_epi32(r));
-}
-
-/* The float 0.5 - 2^-12: a lane whose |v - round(v)| is larger takes the exact path. */
-#define RQ_TH (0.5f - 0x1p-12f)
-
-/* max(|a|, |b|) per lane (vrangeps, sign cleared). */
-INL V maxabs(const int W, V a, V b) {
-  if (W == 64)
-    return _mm512_castps_si512(_mm512_range_ps(_mm512_castsi512_ps(a), _mm512_castsi512_ps(b), 11));
-  if (W == 32)
-    return FROM_Y(_mm256_castps_si256(
-        _mm256_range_ps(_mm256_castsi256_ps(Y(a)), _mm256_castsi256_ps(Y(b)), 11)));
-  return FROM_X(_mm_castps_si128(_mm_range_ps(_mm_castsi128_ps(X(a)), _mm_castsi128_ps(X(b)), 11)));
-}
-
-/* Lanes of |d| past RQ_TH, as a mask of W/4 bits. */
-INL unsigned bad_lanes(const int W, V d) {
-  if (W == 64)
-    return _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_castsi512_ps(d)), _mm512_set1_ps(RQ_TH),
-                              _CMP_GT_OQ);
-  if (W == 32)
-    return _mm256_cmp_ps_mask(_mm256_castsi256_ps(Y(maxabs(W, d, d))), _mm256_set1_ps(RQ_TH),
-                              _CMP_GT_OQ);
-  return _mm_cmp_ps_mask(_mm_castsi128_ps(X(maxabs(W, d, d))), _mm_set1_ps(RQ_TH), _CMP_GT_OQ);
-}
-
 INL void st(const int W, V v, int32_t *d) {
   if (W == 64)
     _mm512_storeu_si512(d, v);
@@ -176,9 +119,12 @@ INL void out_fix_w(const int W, const int masked, __mmask16 m, const ptq_qdw_pac
                    const int32_t a[4][16], uint8_t *y) {
   int32_t r[4][16];
   for (int v = 0; v < 4; v++) {
-    V d;
-    st(W, rq(W, ld(W, a[v]), p->mf + off + v * (W / 4), (float)p->zy, p->rq_big, &d), r[v]);
-    for (unsigned bad = bad_lanes(W, d); bad; bad &= bad - 1) {
+    unsigned ok;
+    st(W,
+       ptq_rqf(W, ld(W, a[v]), p->mf + off + v * (W / 4), ptq_rqf_zf(p->zy), p->rq_big,
+               PTQ_RQF_ALL(W), &ok),
+       r[v]);
+    for (unsigned bad = ~ok & PTQ_RQF_ALL(W); bad; bad &= bad - 1) {
       const int i = __builtin_ctz(bad);
       const int64_t ch = off + 16 * (i / 4) + 4 * v + i % 4;
       if (ch < p->c)
@@ -205,7 +151,7 @@ static TGT __attribute__((noinline, cold)) void out_fix(int W, int masked, __mma
 /* Per-block constants of the output stage. */
 typedef struct outc {
   const float *mf;
-  float zy;
+  float zf;
   int big;
   V lo, hi;
 } outc;
@@ -213,12 +159,12 @@ typedef struct outc {
 /* Requantizes the accumulators of a block and stores its W (or m's) output bytes. */
 INL void out(const int W, const int masked, __mmask16 m, const ptq_qdw_packed *p, int64_t off,
              const outc *o, quad4 acc, uint8_t *y) {
-  V d0, d1, d2, d3;
-  const V r0 = rq(W, acc.v[0], o->mf, o->zy, o->big, &d0);
-  const V r1 = rq(W, acc.v[1], o->mf + W / 4, o->zy, o->big, &d1);
-  const V r2 = rq(W, acc.v[2], o->mf + W / 2, o->zy, o->big, &d2);
-  const V r3 = rq(W, acc.v[3], o->mf + 3 * W / 4, o->zy, o->big, &d3);
-  if (__builtin_expect(bad_lanes(W, maxabs(W, maxabs(W, d0, d1), maxabs(W, d2, d3))) != 0, 0)) {
+  unsigned ok = PTQ_RQF_ALL(W);
+  const V r0 = ptq_rqf(W, acc.v[0], o->mf, o->zf, o->big, ok, &ok);
+  const V r1 = ptq_rqf(W, acc.v[1], o->mf + W / 4, o->zf, o->big, ok, &ok);
+  const V r2 = ptq_rqf(W, acc.v[2], o->mf + W / 2, o->zf, o->big, ok, &ok);
+  const V r3 = ptq_rqf(W, acc.v[3], o->mf + 3 * W / 4, o->zf, o->big, ok, &ok);
+  if (__builtin_expect(ok != PTQ_RQF_ALL(W), 0)) {
     int32_t a32[4][16];
     for (int v = 0; v < 4; v++) st(W, acc.v[v], a32[v]);
     out_fix(W, masked, m, p, off, a32, y);
@@ -228,7 +174,7 @@ INL void out(const int W, const int masked, __mmask16 m, const ptq_qdw_packed *p
 }
 
 INL outc outc_make(const ptq_qdw_packed *p, int64_t off) {
-  const outc o = {p->mf + off, (float)p->zy, p->rq_big, _mm512_set1_epi8((char)p->lo),
+  const outc o = {p->mf + off, ptq_rqf_zf(p->zy), p->rq_big, _mm512_set1_epi8((char)p->lo),
                   _mm512_set1_epi8((char)p->hi)};
   return o;
 }

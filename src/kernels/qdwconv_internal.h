@@ -36,14 +36,14 @@ struct ptq_qdw_packed {
    * AVX-512: a block at channel offset off and width W (64 while >= 64 channels remain, then
    * 32, then 16s) has its weights at wpk + off·k_w·nq·4: [j < k_w][q < nq][v < 4][W/4 dwords
    * of 4 rows' int8], channel of dword i of vector v off + 16·(i/4) + 4·v + i%4 (the in-lane
-   * unpack order); bias_f [off + v·W/4 + i] and mf (the multiplier (float)(mult · 2^-shift))
+   * unpack order); bias_f [off + v·W/4 + i] and mf (the scaled float multiplier, ptq_rqf_mult)
    * likewise. */
   int64_t vw, nblk, groups, nq;
   void *wpk;
   int32_t *bias_f;
   int64_t *rq;
   float *mf;
-  int rq_big;    /* AVX-512: some mf > 1/4 (|acc · mf| may pass 2^31) */
+  int rq_big;    /* AVX-512: some channel needs the clamp of the float path (ptq_rqf_big) */
   uint8_t *zrow; /* zx bytes: the padded channel count + 64 */
 };
 

@@ -4,6 +4,7 @@
  * (cvt, sub, mul, add/mul, max/min, div, round-to-nearest-even conversion under the default
  * MXCSR), so every ISA gives the same bits. No contraction into FMA (PTQ_QOPS_NO_CONTRACT). */
 #include "kernels/qmisc_simd.h"
+#include "util/pool.h"
 #include "util/util.h"
 
 PTQ_QOPS_NO_CONTRACT
@@ -34,6 +35,26 @@ static void qbinary_scalar(const ptq_qbin_params *p, int64_t rows, int64_t c, co
 typedef void (*qbin_fn)(const ptq_qbin_params *, int64_t, int64_t, const uint8_t *, const uint8_t *,
                         enum ptq_qbin_bcast, uint8_t *);
 
+typedef struct bin_job {
+  const ptq_qbin_params *p;
+  qbin_fn fn;
+  const uint8_t *a, *b;
+  uint8_t *y;
+  enum ptq_qbin_bcast bcast;
+  int64_t c, per;
+} bin_job;
+
+/* Units [u0, u1): rows of c (per channel) or runs of per elements of the flat row of c. */
+static void bin_units(void *ctx, int64_t u0, int64_t u1, int thread) {
+  const bin_job *j = ctx;
+  if (j->bcast == PTQ_QBIN_PER_CHANNEL) {
+    j->fn(j->p, u1 - u0, j->c, j->a + u0 * j->c, j->b, j->bcast, j->y + u0 * j->c);
+    return;
+  }
+  const int64_t o = u0 * j->per, e = u1 * j->per < j->c ? u1 * j->per : j->c;
+  j->fn(j->p, 1, e - o, j->a + o, j->bcast == PTQ_QBIN_SAME ? j->b + o : j->b, j->bcast, j->y + o);
+}
+
 void ptq_qbinary(const ptq_qbin_params *p, int64_t rows, int64_t c, const uint8_t *a,
                  const uint8_t *b, enum ptq_qbin_bcast bcast, uint8_t *y) {
   qbin_fn fn = qbinary_scalar;
@@ -57,17 +78,11 @@ void ptq_qbinary(const ptq_qbin_params *p, int64_t rows, int64_t c, const uint8_
     per = 1;
   }
   const int64_t n = rows * c;
-  if (n < PTQ_PAR_MIN_WORK || ptq_threads() <= 1 || units < 2) {
+  const int threads = ptq_threads();
+  if (n < PTQ_QPAR_MIN_WORK || threads <= 1 || units < 2) {
     fn(p, rows, c, a, b, bcast, y);
     return;
   }
-#pragma omp parallel for schedule(static) num_threads(ptq_threads())
-  for (int64_t u = 0; u < units; u++) {
-    if (bcast == PTQ_QBIN_PER_CHANNEL) {
-      fn(p, 1, c, a + u * c, b, bcast, y + u * c);
-    } else {
-      const int64_t o = u * per, m = c - o < per ? c - o : per;
-      fn(p, 1, m, a + o, bcast == PTQ_QBIN_SAME ? b + o : b, bcast, y + o);
-    }
-  }
+  bin_job job = {p, fn, a, b, y, bcast, c, per};
+  ptq_parallel_for(units, ptq_dyn_chunk(units, threads), bin_units, &job);
 }

@@ -13,10 +13,13 @@
  * block's tiles, each tile computed over the full k so that the epilogue runs on registers.
  * Units are spread over the threads dynamically; every output cell is computed by exactly one
  * unit, with integer arithmetic, so results never depend on the thread count or schedule. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/qgemm_internal.h"
+#include "kernels/qrequant_avx512.h"
+#include "util/pool.h"
 #include "util/util.h"
 
 struct ptq_qgemm_packed {
@@ -29,14 +32,17 @@ struct ptq_qgemm_packed {
   int32_t *bias;     /* tiles * nr: folded bias, padding 0 */
   int32_t *mult;     /* tiles * nr: padding 0 */
   int32_t *shift;    /* tiles * nr: padding 1 */
+  float *mf;         /* AVX-512 VNNI: tiles * nr float multipliers, padding 0; else NULL */
+  int rq_big;        /* some mf needs the clamp of the float path (ptq_rqf_big) */
   ptq_qgemm_ukernel kernel;
 };
 
 /* Bytes of packed weights a column block may span: half of a 1 MiB L2. */
 #define PTQ_QGEMM_W_BLOCK_BYTES (512 * 1024)
 /* Multiply-adds below which a product runs on the calling thread (see PTQ_PAR_MIN_MACS; the
- * int8 kernels do about four times as many per cycle as the float ones). */
-#define PTQ_QGEMM_PAR_MIN_MACS (1 << 24)
+ * int8 kernels do about four times as many per cycle, and the pool (util/pool.h) wakes its
+ * threads in a few microseconds: measured best at 1 << 21 .. 1 << 22 on MobileNetV2). */
+#define PTQ_QGEMM_PAR_MIN_MACS (1 << 21)
 
 /* Scalar tiles: [SCALAR_NR][k] int8, W's rows as given. */
 #define SCALAR_MR 4
@@ -132,13 +138,16 @@ ptq_qgemm_packed *ptq_qgemm_pack(int64_t n, int64_t k, const int8_t *w, int64_t 
   p->bias = malloc(cols * sizeof *p->bias);
   p->mult = malloc(cols * sizeof *p->mult);
   p->shift = malloc(cols * sizeof *p->shift);
-  if (!p->w || !p->bias || !p->mult || !p->shift) {
+  const int want_mf = p->isa == PTQ_QISA_AVX512VNNI;
+  if (want_mf) p->mf = malloc(cols * sizeof *p->mf);
+  if (!p->w || !p->bias || !p->mult || !p->shift || (want_mf && !p->mf)) {
     ptq_qgemm_packed_free(p);
     return NULL;
   }
   for (size_t j = 0; j < cols; j++) {
     if ((int64_t)j >= n) {
       p->bias[j] = 0, p->mult[j] = 0, p->shift[j] = 1;
+      if (p->mf) p->mf[j] = 0;
       continue;
     }
     int64_t sw = 0;
@@ -147,6 +156,13 @@ ptq_qgemm_packed *ptq_qgemm_pack(int64_t n, int64_t k, const int8_t *w, int64_t 
     p->bias[j] = (int32_t)((bias ? bias[j] : 0) - (int64_t)zx * sw);
     p->mult[j] = mult[j];
     p->shift[j] = shift[j];
+    if (p->mf) {
+      /* |acc| <= |folded bias| + k · 255 · 128, and < 2^31 (the caller's bound). */
+      const double amax =
+          fmin((double)llabs((long long)p->bias[j]) + (double)k * 255 * 128, 0x1p31);
+      p->mf[j] = ptq_rqf_mult(mult[j], shift[j]);
+      if (ptq_rqf_big(p->mf[j], amax)) p->rq_big = 1;
+    }
   }
   switch (p->isa) {
     case PTQ_QISA_AVX512VNNI: pack_vnni(p, w, ldw); break;
@@ -162,6 +178,7 @@ void ptq_qgemm_packed_free(ptq_qgemm_packed *p) {
   free(p->bias);
   free(p->mult);
   free(p->shift);
+  free(p->mf);
   free(p);
 }
 
@@ -177,10 +194,59 @@ int64_t ptq_qgemm_packed_k(const ptq_qgemm_packed *p) {
   return p->k;
 }
 
+typedef struct qgemm_job {
+  const ptq_qgemm_packed *p;
+  int64_t m, ldx, ldy, panels, bt;
+  const uint8_t *x;
+  uint8_t *y;
+  int32_t *y32;
+  int32_t zy;
+  uint8_t lo, hi;
+  int rqf;
+} qgemm_job;
+
+static void qgemm_units(void *ctx, int64_t u0, int64_t u1, int thread) {
+  const qgemm_job *j = ctx;
+  const ptq_qgemm_packed *p = j->p;
+  const int64_t m = j->m, ldx = j->ldx, ldy = j->ldy, panels = j->panels, bt = j->bt;
+  const int64_t n = p->n, k = p->k, mr = p->mr, nr = p->nr, tiles = p->tiles;
+  const uint8_t *x = j->x;
+  uint8_t *y = j->y;
+  int32_t *y32 = j->y32;
+  const int32_t zy = j->zy;
+  const uint8_t lo = j->lo, hi = j->hi;
+  const int rqf = j->rqf;
+  const ptq_qgemm_ukernel kern = p->kernel;
+  static const uint8_t dummy_row[1];
+  for (int64_t u = u0; u < u1; u++) {
+    const int64_t t0 = u / panels * bt, i0 = u % panels * mr;
+    const int64_t t1 = t0 + bt < tiles ? t0 + bt : tiles;
+    const int mv = (int)(m - i0 < mr ? m - i0 : mr);
+    /* k == 0 reads no x: a dummy row keeps the kernels' row pointers valid. */
+    const uint8_t *xi = k > 0 ? x + i0 * ldx : dummy_row;
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t j0 = t * nr;
+      const ptq_qgemm_epi e = {p->bias + j0,
+                               p->mult + j0,
+                               p->shift + j0,
+                               p->mf ? p->mf + j0 : NULL,
+                               rqf,
+                               zy,
+                               lo,
+                               hi,
+                               y ? y + i0 * ldy + j0 : NULL,
+                               y ? NULL : y32 + i0 * ldy + j0,
+                               ldy};
+      kern(k, (const char *)p->w + (size_t)t * p->tile_bytes, xi, ldx, mv,
+           (int)(n - j0 < nr ? n - j0 : nr), &e);
+    }
+  }
+}
+
 static void qgemm_run(const ptq_qgemm_packed *p, int64_t m, const uint8_t *x, int64_t ldx,
                       int32_t zy, uint8_t lo, uint8_t hi, uint8_t *y, int32_t *y32, int64_t ldy) {
   if (m <= 0) return;
-  const int64_t n = p->n, k = p->k, mr = p->mr, nr = p->nr, tiles = p->tiles;
+  const int64_t n = p->n, k = p->k, mr = p->mr, tiles = p->tiles;
   const int64_t panels = (m + mr - 1) / mr;
   int64_t bt = p->tile_bytes > 0 ? PTQ_QGEMM_W_BLOCK_BYTES / (int64_t)p->tile_bytes : tiles;
   if (bt < 1) bt = 1;
@@ -194,32 +260,14 @@ static void qgemm_run(const ptq_qgemm_packed *p, int64_t m, const uint8_t *x, in
     bt = (tiles + nb - 1) / nb;
   }
   const int64_t blocks = (tiles + bt - 1) / bt, units = blocks * panels;
-  const ptq_qgemm_ukernel kern = p->kernel;
-  static const uint8_t dummy_row[1];
   if (k == 0) ldx = 0;
-#pragma omp parallel for schedule(dynamic, ptq_dyn_chunk(units, threads)) \
-    num_threads(threads) if (par && units > 1)
-  for (int64_t u = 0; u < units; u++) {
-    const int64_t t0 = u / panels * bt, i0 = u % panels * mr;
-    const int64_t t1 = t0 + bt < tiles ? t0 + bt : tiles;
-    const int mv = (int)(m - i0 < mr ? m - i0 : mr);
-    /* k == 0 reads no x: a dummy row keeps the kernels' row pointers valid. */
-    const uint8_t *xi = k > 0 ? x + i0 * ldx : dummy_row;
-    for (int64_t t = t0; t < t1; t++) {
-      const int64_t j0 = t * nr;
-      const ptq_qgemm_epi e = {p->bias + j0,
-                               p->mult + j0,
-                               p->shift + j0,
-                               zy,
-                               lo,
-                               hi,
-                               y ? y + i0 * ldy + j0 : NULL,
-                               y ? NULL : y32 + i0 * ldy + j0,
-                               ldy};
-      kern(k, (const char *)p->w + (size_t)t * p->tile_bytes, xi, ldx, mv,
-           (int)(n - j0 < nr ? n - j0 : nr), &e);
-    }
-  }
+  /* The float requantization needs 0 <= zy <= 255 (qrequant_avx512.h). */
+  const int rqf = p->mf && zy >= 0 && zy <= 255 ? 1 + p->rq_big : 0;
+  qgemm_job job = {p, m, ldx, ldy, panels, bt, x, y, y32, zy, lo, hi, rqf};
+  if (par && units > 1)
+    ptq_parallel_for(units, ptq_dyn_chunk(units, threads), qgemm_units, &job);
+  else
+    qgemm_units(&job, 0, units, 0);
 }
 
 void ptq_qgemm_run(const ptq_qgemm_packed *p, int64_t m, const uint8_t *x, int64_t ldx, int32_t zy,

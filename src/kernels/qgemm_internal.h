@@ -13,6 +13,11 @@
  * accumulators go to y32. */
 typedef struct ptq_qgemm_epi {
   const int32_t *bias, *mult, *shift; /* bias has zx folded in */
+  /* AVX-512 VNNI: the float multipliers (ptq_rqf_mult) and the requantization path: 0 exact
+   * (64-bit products), 1 float32 fast path (qrequant_avx512.h), 2 the same with the clamp of v
+   * (ptq_rqf_big). */
+  const float *mf;
+  int rqf;
   int32_t zy;
   uint8_t lo, hi;
   uint8_t *y;

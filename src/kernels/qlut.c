@@ -3,6 +3,7 @@
  * AVX-512 VBMI (qlut_avx512vbmi.c, vpermi2b; needs avx512vbmi on top of the AVX-512 VNNI
  * level, else the AVX2 path runs). */
 #include "kernels/qmisc_simd.h"
+#include "util/pool.h"
 #include "util/util.h"
 
 PTQ_QOPS_NO_CONTRACT
@@ -32,6 +33,20 @@ static void lut_scalar(const uint8_t table[256], int64_t n, const uint8_t *x, ui
   for (int64_t i = 0; i < n; i++) y[i] = table[x[i]];
 }
 
+typedef struct lut_job {
+  const uint8_t *table;
+  lut_fn fn;
+  const uint8_t *x;
+  uint8_t *y;
+  int64_t n;
+} lut_job;
+
+static void lut_lines(void *ctx, int64_t l0, int64_t l1, int thread) {
+  const lut_job *j = ctx;
+  const int64_t o = l0 * 64, e = l1 * 64 < j->n ? l1 * 64 : j->n;
+  j->fn(j->table, e - o, j->x + o, j->y + o);
+}
+
 void ptq_qlut(const uint8_t table[256], int64_t n, const uint8_t *x, uint8_t *y) {
   lut_fn fn = lut_scalar;
 #if PTQ_HAVE_X86_KERNELS
@@ -41,14 +56,13 @@ void ptq_qlut(const uint8_t table[256], int64_t n, const uint8_t *x, uint8_t *y)
   else if (isa >= PTQ_QISA_AVX2)
     fn = ptq_qlut_avx2;
 #endif
-  const int64_t chunk = 1 << 16, units = (n + chunk - 1) / chunk;
-  if (n < 4 * PTQ_PAR_MIN_COPY || ptq_threads() <= 1) {
+  const int threads = ptq_threads();
+  if (n < 4 * PTQ_QPAR_MIN_BYTES || threads <= 1) {
     fn(table, n, x, y);
     return;
   }
-#pragma omp parallel for schedule(static) num_threads(ptq_threads())
-  for (int64_t u = 0; u < units; u++) {
-    const int64_t o = u * chunk, m = n - o < chunk ? n - o : chunk;
-    fn(table, m, x + o, y + o);
-  }
+  /* Chunks of whole 64-byte lines. */
+  const int64_t lines = (n + 63) / 64;
+  lut_job job = {table, fn, x, y, n};
+  ptq_parallel_for(lines, ptq_dyn_chunk(lines, threads), lut_lines, &job);
 }

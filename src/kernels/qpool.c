@@ -5,6 +5,7 @@
  * average's requantization is ptq_requant_ref (formula in qops.h), so every ISA and thread
  * count gives the same bytes. */
 #include "kernels/qmisc_simd.h"
+#include "util/pool.h"
 #include "util/util.h"
 
 static void max_pix_scalar(const ptq_qpool_pix *q, uint8_t *y) {
@@ -52,14 +53,24 @@ static void avg_mult(const ptq_qpool_params *p, int64_t cnt, int32_t *mult, int3
   }
 }
 
-static void pool(const ptq_qpool_params *p, const uint8_t *x, uint8_t *y, int avg) {
+typedef struct pool_job {
+  const ptq_qpool_params *p;
+  const uint8_t *x;
+  uint8_t *y;
+  int avg;
+} pool_job;
+
+/* Output rows [r0, r1) (row r = image r / h_out, output row r % h_out). */
+static void pool_rows(void *ctx, int64_t r0, int64_t r1, int thread) {
+  const pool_job *j = ctx;
+  const ptq_qpool_params *p = j->p;
+  const uint8_t *x = j->x;
+  uint8_t *y = j->y;
+  const int avg = j->avg;
   const pix_fn fn = choose(avg);
-  const int64_t c = p->c, rows = p->n * p->h_out;
+  const int64_t c = p->c;
   const int64_t h_padded = p->h_in + p->pad_t + p->pad_b, w_padded = p->w_in + p->pad_l + p->pad_r;
-  const int64_t work = rows * p->w_out * c * p->k_h * p->k_w;
-#pragma omp parallel for schedule(static) \
-    num_threads(ptq_threads()) if (work >= 4 * PTQ_PAR_MIN_WORK)
-  for (int64_t r = 0; r < rows; r++) {
+  for (int64_t r = r0; r < r1; r++) {
     const int64_t b = r / p->h_out, oh = r % p->h_out;
     const int64_t hs = oh * p->stride_h - p->pad_t;
     int64_t ilo, ihi, plo, phi;
@@ -90,12 +101,43 @@ static void pool(const ptq_qpool_params *p, const uint8_t *x, uint8_t *y, int av
   }
 }
 
+static void pool(const ptq_qpool_params *p, const uint8_t *x, uint8_t *y, int avg) {
+  const int64_t rows = p->n * p->h_out;
+  const int64_t work = rows * p->w_out * p->c * p->k_h * p->k_w;
+  pool_job job = {p, x, y, avg};
+  const int threads = ptq_threads();
+  if (threads > 1 && work >= 4 * PTQ_QPAR_MIN_WORK)
+    ptq_parallel_for(rows, ptq_dyn_chunk(rows, threads), pool_rows, &job);
+  else
+    pool_rows(&job, 0, rows, 0);
+}
+
 void ptq_qmaxpool(const ptq_qpool_params *p, const uint8_t *x, uint8_t *y) {
   pool(p, x, y, 0);
 }
 
 void ptq_qavgpool(const ptq_qpool_params *p, const uint8_t *x, uint8_t *y) {
   pool(p, x, y, 1);
+}
+
+typedef struct gap_job {
+  const ptq_qpool_pix *q0;
+  pix_fn fn;
+  const uint8_t *x;
+  uint8_t *y;
+  int64_t hw, c, cb;
+} gap_job;
+
+/* Units [u0, u1) of 64 channels of one image (unit u = image u / cb, block u % cb). */
+static void gap_units(void *ctx, int64_t u0, int64_t u1, int thread) {
+  const gap_job *j = ctx;
+  for (int64_t u = u0; u < u1; u++) {
+    const int64_t b = u / j->cb, c0 = (u % j->cb) * 64;
+    ptq_qpool_pix q = *j->q0;
+    q.base = j->x + b * j->hw * j->c + c0;
+    q.c = j->c - c0 < 64 ? j->c - c0 : 64;
+    j->fn(&q, j->y + b * j->c + c0);
+  }
 }
 
 void ptq_qglobal_avgpool(const ptq_qpool_params *p, const uint8_t *x, uint8_t *y) {
@@ -110,13 +152,10 @@ void ptq_qglobal_avgpool(const ptq_qpool_params *p, const uint8_t *x, uint8_t *y
                       .lo = p->lo,
                       .hi = p->hi};
   avg_mult(p, hw, &q0.mult, &q0.shift);
-#pragma omp parallel for schedule(static) \
-    num_threads(ptq_threads()) if (units > 1 && p->n * hw * c >= 4 * PTQ_PAR_MIN_WORK)
-  for (int64_t u = 0; u < units; u++) {
-    const int64_t b = u / cb, c0 = (u % cb) * 64;
-    ptq_qpool_pix q = q0;
-    q.base = x + b * hw * c + c0;
-    q.c = c - c0 < 64 ? c - c0 : 64;
-    fn(&q, y + b * c + c0);
-  }
+  gap_job job = {&q0, fn, x, y, hw, c, cb};
+  const int threads = ptq_threads();
+  if (threads > 1 && units > 1 && p->n * hw * c >= 4 * PTQ_QPAR_MIN_WORK)
+    ptq_parallel_for(units, ptq_dyn_chunk(units, threads), gap_units, &job);
+  else
+    gap_units(&job, 0, units, 0);
 }

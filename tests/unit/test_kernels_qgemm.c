@@ -360,6 +360,62 @@ static void test_gemm_threads(void **state) {
   ptq_set_threads(0);
 }
 
+/* Accumulators just off a rounding tie: mult 2^30 + c (shift 31) or 2^31 - c (shift 32) with
+ * small c make acc · mult / 2^shift = acc/2 ± |acc| · c · 2^-31 (or 2^-32), which a float32
+ * multiplier cannot tell from acc/2. The AVX-512 VNNI kernel's float requantization must send
+ * these lanes to its exact fallback: the test checks that a float emulation of its fast path
+ * (qrequant_avx512.h) gets many of them wrong, and that every ISA gets all of them right. */
+static void test_gemm_near_ties(void **state) {
+  (void)state;
+  const int64_t m = 23, n = 70, k = 3;
+  const uint8_t zx = 128;
+  uint8_t x[23 * 3], y[23 * 70];
+  int8_t w[70 * 3];
+  int32_t mult[70], shift[70];
+  for (int64_t i = 0; i < m * k; i++) x[i] = (uint8_t)(zx - 40 + (int)(rnd() % 81));
+  for (int64_t j = 0; j < n; j++) {
+    for (int64_t l = 0; l < k; l++) w[j * k + l] = (int8_t)((int)(rnd() % 7) - 3);
+    const int32_t c = (int32_t)(1 + j % 5);
+    mult[j] = j % 2 ? (1 << 30) + c : INT32_MAX - c + 1;
+    shift[j] = j % 2 ? 31 : 32;
+  }
+  ptq_set_threads(1);
+  for (int zi = 0; zi < 3; zi++) {
+    const int32_t zy = ZPS[zi];
+    int wrong_fast = 0; /* lanes the float fast path alone would get wrong */
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        int64_t a = 0;
+        for (int64_t l = 0; l < k; l++) a += ((int64_t)x[i * k + l] - zx) * w[j * k + l];
+        const float mf = (float)ldexp(mult[j], 12 - shift[j]);
+        const long q = lrintf(fmaf((float)a, mf, (float)(zy * 4096 + 2048)));
+        int64_t r = (q >> 12) < 0 ? 0 : q >> 12;
+        if (r > 255) r = 255;
+        wrong_fast += (uint8_t)r != ref_requant(a, mult[j], shift[j], zy, 0, 255);
+      }
+    assert_true(wrong_fast > 50);
+    for (size_t s = 0; s < NISA; s++) {
+      setenv("PTQ_ISA", ISAS[s], 1);
+      ptq_qgemm_packed *p = ptq_qgemm_pack(n, k, w, k, NULL, mult, shift, zx);
+      assert_non_null(p);
+      ptq_qgemm_run(p, m, x, k, zy, 0, 255, y, n);
+      ptq_qgemm_packed_free(p);
+      for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+          int64_t a = 0;
+          for (int64_t l = 0; l < k; l++) a += ((int64_t)x[i * k + l] - zx) * w[j * k + l];
+          const uint8_t want = ref_requant(a, mult[j], shift[j], zy, 0, 255);
+          if (y[i * n + j] != want)
+            fail_msg("%s zy%d: y[%lld][%lld] = %d, want %d (acc %lld mult %d shift %d)", ISAS[s],
+                     zy, (long long)i, (long long)j, y[i * n + j], want, (long long)a, mult[j],
+                     shift[j]);
+        }
+    }
+  }
+  unsetenv("PTQ_ISA");
+  ptq_set_threads(0);
+}
+
 /* --- convolution ---------------------------------------------------------------------------- */
 
 typedef struct {
@@ -503,7 +559,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rshift_round_even), cmocka_unit_test(test_requant_from_real),
       cmocka_unit_test(test_gemm_shapes),       cmocka_unit_test(test_gemm_extremes),
-      cmocka_unit_test(test_gemm_threads),      cmocka_unit_test(test_conv_shapes),
+      cmocka_unit_test(test_gemm_threads),      cmocka_unit_test(test_gemm_near_ties),
+      cmocka_unit_test(test_conv_shapes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -571,6 +571,20 @@ static void test_pool(void **state) {
   }
 }
 
+/* Shapes big enough that the 2-thread runs split the rows on the thread pool. */
+static void test_pool_large(void **state) {
+  (void)state;
+  for (int it = 0; it < 2; it++) {
+    ptq_qpool_params p = {.n = 1 + it, .c = 67, .h_in = 56, .w_in = 56, .k_h = 3, .k_w = 3};
+    p.stride_h = p.stride_w = 1 + it, p.dil_h = p.dil_w = 1;
+    p.pad_t = p.pad_l = p.pad_b = p.pad_r = 1;
+    p.h_out = (p.h_in + 2 - 3) / p.stride_h + 1, p.w_out = (p.w_in + 2 - 3) / p.stride_w + 1;
+    p.count_include_pad = it;
+    p.zx = 3, p.zy = 250, p.sx = 0.02f, p.sy = 0.03f, p.lo = 0, p.hi = 255;
+    run_pool(&p, 0);
+  }
+}
+
 static void test_global_avgpool(void **state) {
   (void)state;
   static const int64_t shapes[][4] = {{1, 1, 1, 1},  {2, 7, 7, 17},    {1, 13, 11, 64},
@@ -675,6 +689,49 @@ static void test_resize_pad(void **state) {
   }
 }
 
+/* Shapes big enough that the 2-thread runs split the rows on the thread pool: the same bytes
+ * as 1 thread (which test_resize_pad checks against the definition). */
+static void test_resize_pad_large(void **state) {
+  (void)state;
+  const int64_t n = 2, c = 120, h = 32, w = 32, ho = 64, wo = 64;
+  int64_t ih[64], iw[64];
+  for (int64_t i = 0; i < 64; i++) ih[i] = i / 2, iw[i] = (i * 7) % 32;
+  const int64_t nx = n * h * w * c, ny = n * ho * wo * c;
+  uint8_t *x = malloc((size_t)nx), *y1 = malloc((size_t)ny), *y2 = malloc((size_t)ny);
+  assert_true(x && y1 && y2);
+  fill_u8(x, nx, 0);
+  for (int t = 1; t <= 2; t++) {
+    ptq_set_threads(t);
+    ptq_qresize_nearest(n, c, h, w, ho, wo, ih, iw, x, t == 1 ? y1 : y2);
+  }
+  assert_memory_equal(y1, y2, (size_t)ny);
+  for (int mode = 0; mode < 3; mode++) {
+    const ptq_qpad_params p = {.n = n,
+                               .h = h,
+                               .w = w,
+                               .c = c,
+                               .mode = (enum ptq_qpad_mode)mode,
+                               .value = 77,
+                               .pad_t = 3,
+                               .pad_b = 2,
+                               .pad_l = 1,
+                               .pad_r = 4,
+                               .pad_c0 = 2,
+                               .pad_c1 = 1};
+    const int64_t np = n * (h + 5) * (w + 5) * (c + 3);
+    uint8_t *p1 = malloc((size_t)np), *p2 = malloc((size_t)np);
+    assert_true(p1 && p2);
+    for (int t = 1; t <= 2; t++) {
+      ptq_set_threads(t);
+      ptq_qpad(&p, x, t == 1 ? p1 : p2);
+    }
+    assert_memory_equal(p1, p2, (size_t)np);
+    free(p1), free(p2);
+  }
+  ptq_set_threads(1);
+  free(x), free(y1), free(y2);
+}
+
 static void test_boundary(void **state) {
   (void)state;
   static const int64_t shapes[][3] = {{1, 3, 1},   {1, 3, 7},    {2, 3, 300},  {1, 1, 33},
@@ -739,8 +796,10 @@ int main(void) {
       cmocka_unit_test(test_elementwise),
       cmocka_unit_test(test_lut),
       cmocka_unit_test(test_pool),
+      cmocka_unit_test(test_pool_large),
       cmocka_unit_test(test_global_avgpool),
       cmocka_unit_test(test_resize_pad),
+      cmocka_unit_test(test_resize_pad_large),
       cmocka_unit_test(test_boundary),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
