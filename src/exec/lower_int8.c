@@ -84,6 +84,18 @@ static int32_t quantize_u8(float v, qparam p) {
   return q <= 0.0 ? 0 : q >= 255.0 ? 255 : (int32_t)q;
 }
 
+/* quantize_u8, then clamped to [lo, hi] (a fused Relu/Clip). */
+static uint8_t quantize_clamped(float v, qparam p, int32_t lo, int32_t hi) {
+  const int32_t t = quantize_u8(v, p);
+  return (uint8_t)(t < lo ? lo : t > hi ? hi : t);
+}
+
+/* table[q] = the code of DQ(q; px) requantized with py: the simulation's DQ -> Q. */
+static void rescale_table(qparam px, qparam py, int32_t lo, int32_t hi, uint8_t table[256]) {
+  for (int i = 0; i < 256; i++)
+    table[i] = quantize_clamped((float)(i - px.zp) * px.scale, py, lo, hi);
+}
+
 /* The lowered value behind input k of node n (n reads DQ(lowered)), or -1. */
 static int low_source(const lower_ctx *lc, const ir_node *n, int k) {
   const ir_graph *g = lc->g;
@@ -448,10 +460,7 @@ static ptq_status lut_eval(const ir_graph *g, const ir_node *x, qparam px, qpara
               .out = outs};
   if ((st = x->op->run(&c)) != PTQ_OK) goto out;
   const float *yf = outt->data;
-  for (int i = 0; i < 256; i++) {
-    int32_t v = quantize_u8(yf[i], py);
-    table[i] = (uint8_t)(v < lo ? lo : v > hi ? hi : v);
-  }
+  for (int i = 0; i < 256; i++) table[i] = quantize_clamped(yf[i], py, lo, hi);
 out:
   ptq_tensor_destroy(in);
   ptq_tensor_destroy(outt);
@@ -561,10 +570,7 @@ static ptq_status lower_reshape(lower_ctx *lc, int xi, int *done) {
     ni = add_node(lc, g->nodes[xi].name, "QReshape", 1, &xv, yv);
   } else {
     uint8_t table[256];
-    for (int i = 0; i < 256; i++) {
-      const int32_t v = quantize_u8((float)(i - px.zp) * px.scale, py);
-      table[i] = (uint8_t)(v < lo ? lo : v > hi ? hi : v);
-    }
+    rescale_table(px, py, lo, hi, table);
     const int64_t dims[1] = {256};
     int in_v[2] = {xv, add_const(lc, "qlut_table", PTQ_DT_UINT8, 1, dims, table)};
     if (in_v[1] < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
@@ -601,11 +607,7 @@ static ptq_status lower_concat(lower_ctx *lc, int xi, int *done) {
       return PTQ_OK;
     }
     in_v[k] = v;
-    const qparam px = lc->qp[v];
-    for (int i = 0; i < 256; i++) {
-      const int32_t t = quantize_u8((float)(i - px.zp) * px.scale, py);
-      tables[k * 256 + i] = (uint8_t)(t < lo ? lo : t > hi ? hi : t);
-    }
+    rescale_table(lc->qp[v], py, lo, hi, tables + k * 256);
   }
   const int64_t dims[2] = {x->n_inputs, 256};
   in_v[x->n_inputs] = add_const(lc, "qconcat_tables", PTQ_DT_UINT8, 2, dims, tables);
@@ -810,20 +812,14 @@ static ptq_status lower_move(lower_ctx *lc, int xi, int *done) {
   /* the values: a table from the input's codes to the output's, and the padding code */
   const qparam px = lc->qp[xv], py = lc->qp[yv];
   uint8_t table[257];
-  for (int i = 0; i < 256; i++) {
-    const int32_t t = quantize_u8((float)(i - px.zp) * px.scale, py);
-    table[i] = (uint8_t)(t < lo ? lo : t > hi ? hi : t);
-  }
+  rescale_table(px, py, lo, hi, table);
   float padv = 0.0f; /* ONNX Pad's default constant */
   if (pad && x->n_inputs > 2 && x->inputs[2] >= 0) {
     const ir_value *cv = ir_in(g, x, 2);
     if (!cv->data || cv->data->dtype != PTQ_DT_FLOAT || ptq_tensor_numel(cv->data) != 1) goto out;
     padv = *(const float *)cv->data->data;
   }
-  {
-    const int32_t t = quantize_u8(padv, py);
-    table[256] = (uint8_t)(t < lo ? lo : t > hi ? hi : t);
-  }
+  table[256] = quantize_clamped(padv, py, lo, hi);
   const int64_t mdims[1] = {no}, tdims[1] = {257};
   int in_v[3] = {xv, add_const(lc, "qgather_map", PTQ_DT_INT32, 1, mdims, map),
                  add_const(lc, "qgather_table", PTQ_DT_UINT8, 1, tdims, table)};

@@ -19,7 +19,10 @@ Q/DQ executed in float32 as onnxruntime's QDQ reference does) and against onnxru
    QUInt8 activations; mnist-8 per tensor only: quantize_static fails on it per channel) on
    mnist-8 and resnet8: the int8 runtime runs them and its top-1
    agrees with onnxruntime's (default optimizations: its own int8 kernels) and with ptq's sim.
-3. Engines: --engine int8 on a float model fails with a message (exit 3); --engine float on a
+3. UltraFace (random inputs): its Transpose/Reshape heads and Concat lower to QGather and
+   QConcat, and int8 and sim outputs agree anchor by anchor (max difference <= 0.1, argmax
+   agreement >= 98 %).
+4. Engines: --engine int8 on a float model fails with a message (exit 3); --engine float on a
    QDQ model agrees with the float model's top-1 on most samples; a lowered model cannot be
    converted (`ptq convert` keeps the QDQ graph: the output loads in onnxruntime).
 
@@ -217,6 +220,45 @@ def check_ort_models(args, tmp, fails, rows):
                                  (tag, ag_o, ag_s))
 
 
+def check_move_ops(args, tmp, fails):
+    """UltraFace: Transpose/Reshape heads and Concat lower to QGather/QConcat; outputs (scores,
+    boxes) of int8 and sim agree anchor by anchor."""
+    import json
+    fp = oc.model_path(args, "ultraface-rfb-320.onnx")
+    rng = np.random.default_rng(args.seed)
+    calib, xpath = os.path.join(tmp, "uf-c.npy"), os.path.join(tmp, "uf-x.npy")
+    np.save(calib, rng.uniform(-1, 1, (8, 3, 240, 320)).astype(np.float32))
+    np.save(xpath, rng.uniform(-1, 1, (2, 3, 240, 320)).astype(np.float32))
+    q = os.path.join(tmp, "uf-q.onnx")
+    r = oc.run_ptq(args, ["quantize", fp, "-o", q, "--calib", calib, "--seed", 7])
+    if r.rc != 0:
+        fails.append("ultraface: quantize failed: %s" % r.brief())
+        return
+    r = oc.run_ptq(args, ["bench", q, "--repeat", 1, "--warmup", 0, "--profile-layers", "--json"])
+    ops = {l["op"] for l in json.loads(r.stdout)["layers"]} if r.rc == 0 else set()
+    print("ultraface int8 ops:", ", ".join(sorted(ops)))
+    if not {"QGather", "QConcat", "QConv"} <= ops:
+        fails.append("ultraface: expected QGather, QConcat and QConv among %s" % sorted(ops))
+    outs = {}
+    for engine in ("int8", "sim"):
+        d = os.path.join(tmp, "uf-" + engine)
+        r = oc.run_ptq(args, ["run", q, "--input", "input=" + xpath, "--out", d, "--batch", 2,
+                              "--engine", engine])
+        if r.rc != 0:
+            fails.append("ultraface: run --engine %s failed: %s" % (engine, r.brief()))
+            return
+        outs[engine] = {f: np.load(os.path.join(d, f)) for f in os.listdir(d)}
+    for f, a in outs["int8"].items():
+        b = outs["sim"][f]
+        diff = float(np.abs(a - b).max())
+        agree = float((a.argmax(-1) == b.argmax(-1)).mean())
+        print("ultraface %s: max |int8 - sim| %.4f, per-anchor argmax agreement %.4f" %
+              (f, diff, agree))
+        if diff > 0.1 or agree < 0.98:
+            fails.append("ultraface %s: int8 vs sim max diff %.4f, argmax agreement %.4f" %
+                         (f, diff, agree))
+
+
 def check_engines(args, tmp, fails):
     fp = oc.model_path(args, "mnist-8.onnx")
     r = oc.run_ptq(args, ["bench", fp, "--engine", "int8", "--repeat", 1])
@@ -260,6 +302,8 @@ def main():
             check_ort_models(args, tmp, fails, orows)
         if oc.selected(args, "engine"):
             check_engines(args, tmp, fails)
+        if oc.selected(args, "ultraface") and not oc.QUICK:
+            check_move_ops(args, tmp, fails)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
