@@ -606,7 +606,7 @@ const op_def op_defs_int8[] = {
     {"QConvF", 1, 4, 4, 1, 1, A_QLINF, qlinf_infer, qlinf_run, 0, 1, 0},
     {"QGather", 1, 3, 3, 1, 1, A_QGATHER, qgather_infer, qgather_run, 0, 1, 0},
     {"QGemmF", 1, 4, 4, 1, 1, A_QLINF, qlinf_infer, qlinf_run, 0, 1, 0},
-    {NULL}};
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0}};
 
 ptq_status op_int8_prepare(const ir_graph *g, const ir_node *n, op_prepared *p) {
   if (strcmp(n->op_type, "QConv") == 0) return qconv_prepare(g, n, p);

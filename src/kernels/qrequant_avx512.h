@@ -65,12 +65,11 @@ static inline int ptq_rqf_big(float mf, double amax) {
  * 12 bits (r exact). */
 PTQ_RQF_INL __m512i ptq_rqf(const int W, __m512i acc, const float *mf, float zf, const int big,
                             unsigned ok_in, unsigned *ok) {
-  const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
   const float clo = -0x1p22f + 2048, chi = 0x1p22f + 2048;
   if (W == 64) {
     __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(mf), _mm512_set1_ps(zf));
     if (big) v = _mm512_max_ps(_mm512_min_ps(v, _mm512_set1_ps(chi)), _mm512_set1_ps(clo));
-    const __m512i q = _mm512_cvt_roundps_epi32(v, rnd);
+    const __m512i q = _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     *ok = _mm512_mask_test_epi32_mask((__mmask16)ok_in, q, _mm512_set1_epi32(0xFFF));
     return _mm512_srai_epi32(q, 12);
   }
