@@ -1,5 +1,5 @@
-/* libFuzzer target: ptq_model_load_buffer on arbitrary bytes, then the model queries and
- * destroy. Build with -DPTQ_FUZZ=ON -DPTQ_SANITIZE=ON and CC=clang (see fuzz/run.sh). */
+/* libFuzzer target: ptq_model_load_buffer on arbitrary bytes, then the model queries, a
+ * session (int8 weight packing) and destroy. Build with -DPTQ_FUZZ=ON -DPTQ_SANITIZE=ON and CC=clang (see fuzz/run.sh). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   char *summary = ptq_model_summary(model);
   free(summary);
+  /* A session packs the int8 engine's weights (lowered QDQ models). */
+  ptq_session *session = NULL;
+  if (ptq_session_create(model, NULL, &session) == PTQ_OK && session == NULL) abort();
+  ptq_session_destroy(session);
   ptq_model_destroy(model);
   return 0;
 }

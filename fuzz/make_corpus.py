@@ -42,6 +42,30 @@ def main():
     N = helper.make_node
 
     model("relu", [N("Relu", ["x"], ["y"])], [vi("x", [1, 4])], [vi("y", [1, 4])])
+    # a QDQ graph the int8 engine lowers: Q -> DQ -> Conv(+Relu) -> Q -> DQ -> MaxPool ->
+    # Q -> DQ -> Add -> Q -> DQ -> Transpose -> Q -> DQ
+    rq = np.random.default_rng(1)  # its own stream: the other seeds stay byte-identical
+    s_, z8 = np.float32(0.05), np.int8(-3)
+    qp = lambda name: [init(name + "_s", s_), init(name + "_z", z8)]  # noqa: E731
+    q = lambda x, y, p: N("QuantizeLinear", [x, p + "_s", p + "_z"], [y])  # noqa: E731
+    dq = lambda x, y, p: N("DequantizeLinear", [x, p + "_s", p + "_z"], [y])  # noqa: E731
+    model("qdq_conv_pool_add",
+          [q("x", "xq", "a"), dq("xq", "xd", "a"),
+           N("DequantizeLinear", ["wq", "ws"], ["wd"], axis=0),
+           N("DequantizeLinear", ["bq", "bs"], ["bd"]),
+           N("Conv", ["xd", "wd", "bd"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+           N("Relu", ["c"], ["r"]), q("r", "rq", "b"), dq("rq", "rd", "b"),
+           N("MaxPool", ["rd"], ["m"], kernel_shape=[2, 2], strides=[2, 2]),
+           q("m", "mq", "b"), dq("mq", "md", "b"), dq("mq", "md2", "b"),
+           N("Add", ["md", "md2"], ["s"]), q("s", "sq", "c"), dq("sq", "sd", "c"),
+           N("Transpose", ["sd"], ["t"], perm=[0, 2, 3, 1]), q("t", "tq", "c"),
+           dq("tq", "y", "c")],
+          [vi("x", [1, 2, 4, 4])], [vi("y", [1, 2, 2, 3])],
+          qp("a") + qp("b") + qp("c") +
+          [init("wq", rq.integers(-127, 128, (3, 2, 3, 3)).astype(np.int8)),
+           init("ws", np.full(3, 0.02, np.float32)),
+           init("bq", rq.integers(-100, 100, 3).astype(np.int32)),
+           init("bs", np.float32(0.001))])
     model("conv_relu_pool",
           [N("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
              strides=[1, 1]),
