@@ -403,18 +403,34 @@ out:
   return st;
 }
 
-/* Add / Mul of two lowered values of the same shape -> QAdd / QMul (float-exact). */
+/* Add / Mul of two lowered values of the same shape, or one [N, C, 1, 1] -> QAdd / QMul
+ * (float-exact). */
 static ptq_status lower_binary(lower_ctx *lc, int xi, int *done) {
   ir_graph *g = lc->g;
   const ir_node *x = &g->nodes[xi];
   *done = 0;
-  const int av = low_source(lc, x, 0), bv = low_source(lc, x, 1);
+  int av = low_source(lc, x, 0), bv = low_source(lc, x, 1);
   int q, act, yv;
   int32_t lo, hi;
   if (av < 0 || bv < 0 || x->n_inputs != 2 || !out_chain(lc, x, &q, &act, &yv, &lo, &hi))
     return PTQ_OK;
   const ir_value *a = &g->values[av], *b = &g->values[bv];
-  if (a->rank != b->rank || memcmp(a->dims, b->dims, (size_t)a->rank * sizeof a->dims[0]) != 0)
+  /* [N, C, 1, 1] against [N, C, H, W] (squeeze-excitation gates): the broadcast operand goes
+   * second (float + and * are commutative bit for bit) */
+  const int a_bc = a->rank == 4 && b->rank == 4 && a->dims[2] == 1 && a->dims[3] == 1 &&
+                   a->dims[0] == b->dims[0] && a->dims[1] == b->dims[1] &&
+                   (b->dims[2] != 1 || b->dims[3] != 1);
+  if (a_bc) {
+    const int t = av;
+    av = bv;
+    bv = t;
+    a = &g->values[av];
+    b = &g->values[bv];
+  }
+  const int b_bc = a->rank == 4 && b->rank == 4 && b->dims[2] == 1 && b->dims[3] == 1 &&
+                   a->dims[0] == b->dims[0] && a->dims[1] == b->dims[1];
+  if (!b_bc &&
+      (a->rank != b->rank || memcmp(a->dims, b->dims, (size_t)a->rank * sizeof a->dims[0]) != 0))
     return PTQ_OK;
   int in_v[2] = {av, bv};
   const int ni = add_node(lc, g->nodes[xi].name, is_op(x, "Add") ? "QAdd" : "QMul", 2, in_v, yv);

@@ -311,7 +311,10 @@ static ptq_status qbinary_infer(op_ctx *c) {
   const ptq_tensor *a = c->in[0], *b = c->in[1];
   PTQ_TRY(need_u8(c, 0, 2, 4));
   PTQ_TRY(need_u8(c, 1, 2, 4));
-  if (a->rank != b->rank || memcmp(a->dims, b->dims, sizeof a->dims) != 0)
+  /* b the same shape as a, or NHWC [N, 1, 1, C] against [N, H, W, C] */
+  const int bc = a->rank == 4 && b->rank == 4 && b->dims[0] == a->dims[0] && b->dims[1] == 1 &&
+                 b->dims[2] == 1 && b->dims[3] == a->dims[3];
+  if (!bc && (a->rank != b->rank || memcmp(a->dims, b->dims, sizeof a->dims) != 0))
     return op_fail(c, PTQ_ERR_INTERNAL, "operand shapes differ");
   op_set_out(c, 0, PTQ_DT_UINT8, a->rank, a->dims);
   return PTQ_OK;
@@ -328,8 +331,17 @@ static ptq_status qbinary_run(op_ctx *c) {
       .zy = attr_u8(c, "y_zp", 0),
       .lo = (uint8_t)attr_u8(c, "lo", 0),
       .hi = (uint8_t)attr_u8(c, "hi", 255)};
-  ptq_qbinary(&p, 1, ptq_tensor_numel(c->in[0]), c->in[0]->data, c->in[1]->data, PTQ_QBIN_SAME,
-              c->out[0]->data);
+  const ptq_tensor *a = c->in[0], *b = c->in[1];
+  const int64_t na = ptq_tensor_numel(a), nb = ptq_tensor_numel(b);
+  if (na == nb) {
+    ptq_qbinary(&p, 1, na, a->data, b->data, PTQ_QBIN_SAME, c->out[0]->data);
+    return PTQ_OK;
+  }
+  const int64_t n = a->dims[0], ch = a->dims[3], hw = a->dims[1] * a->dims[2];
+  for (int64_t i = 0; i < n; i++) /* per image: b's C values broadcast over H x W */
+    ptq_qbinary(&p, hw, ch, (const uint8_t *)a->data + i * hw * ch,
+                (const uint8_t *)b->data + i * ch, PTQ_QBIN_PER_CHANNEL,
+                (uint8_t *)c->out[0]->data + i * hw * ch);
   return PTQ_OK;
 }
 

@@ -22,7 +22,9 @@ Q/DQ executed in float32 as onnxruntime's QDQ reference does) and against onnxru
 3. UltraFace (random inputs): its Transpose/Reshape heads and Concat lower to QGather and
    QConcat, and int8 and sim outputs agree anchor by anchor (max difference <= 0.1, argmax
    agreement >= 98 %).
-4. Engines: --engine int8 on a float model fails with a message (exit 3); --engine float on a
+4. A squeeze-excitation block quantized by onnxruntime: its [N, C, 1, 1] gate Mul lowers and the
+   output stays within 2.5 quantization steps of onnxruntime's.
+5. Engines: --engine int8 on a float model fails with a message (exit 3); --engine float on a
    QDQ model agrees with the float model's top-1 on most samples; a lowered model cannot be
    converted (`ptq convert` keeps the QDQ graph: the output loads in onnxruntime).
 
@@ -259,6 +261,57 @@ def check_move_ops(args, tmp, fails):
                          (f, diff, agree))
 
 
+def check_se_block(args, tmp, fails):
+    """A squeeze-excitation block (Conv -> GlobalAveragePool -> Conv -> Sigmoid -> Mul with the
+    [N, C, 1, 1] gate) quantized by onnxruntime: the broadcast Mul lowers (QMul) and the int8
+    runtime agrees with onnxruntime."""
+    import json
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType
+    rng = np.random.default_rng(args.seed)
+    w = lambda *s: numpy_helper.from_array(  # noqa: E731
+        (rng.standard_normal(s) * 0.3).astype(np.float32))
+    inits = [w(8, 3, 3, 3), w(8), w(8, 8, 1, 1), w(8)]
+    for t, n in zip(inits, ("w1", "b1", "w2", "b2")):
+        t.name = n
+    N = helper.make_node
+    g = helper.make_graph(
+        [N("Conv", ["x", "w1", "b1"], ["c"], pads=[1, 1, 1, 1]), N("Relu", ["c"], ["r"]),
+         N("GlobalAveragePool", ["r"], ["p"]), N("Conv", ["p", "w2", "b2"], ["e"]),
+         N("Sigmoid", ["e"], ["s"]), N("Mul", ["r", "s"], ["y"])], "se",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    fp, q = os.path.join(tmp, "se.onnx"), os.path.join(tmp, "se-q.onnx")
+    onnx.save(m, fp)
+    x = rng.uniform(-1, 1, (16, 3, 8, 8)).astype(np.float32)
+    try:
+        ort_quantize(fp, q, x, True, QuantType.QInt8)
+    except Exception as e:  # noqa: BLE001
+        fails.append("se: onnxruntime quantize_static failed: %s" % e)
+        return
+    xpath = os.path.join(tmp, "se-x.npy")
+    np.save(xpath, x)
+    r = oc.run_ptq(args, ["bench", q, "--repeat", 1, "--warmup", 0, "--profile-layers", "--json"])
+    ops = {l["op"] for l in json.loads(r.stdout)["layers"]} if r.rc == 0 else set()
+    print("se block int8 ops:", ", ".join(sorted(ops)))
+    if "QMul" not in ops:
+        fails.append("se: the broadcast Mul did not lower (ops %s)" % sorted(ops))
+    o8, e = ptq_outputs(args, q, "x", xpath, len(x), tmp, "se-int8", "int8")
+    s = oc.ort_session(q, optimize=True)
+    ref = np.concatenate([s.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+    if o8 is None:
+        fails.append("se: int8 run failed: %s" % e)
+        return
+    step = float(np.abs(ref).max()) / 127  # about one output quantization step
+    diff = float(np.abs(o8 - ref).max())
+    print("se block: max |int8 - ORT| %.4g (one step ~%.4g)" % (diff, step))
+    if diff > 2.5 * step:
+        fails.append("se: int8 differs from onnxruntime by %.4g (> 2.5 steps)" % diff)
+
+
 def check_engines(args, tmp, fails):
     fp = oc.model_path(args, "mnist-8.onnx")
     r = oc.run_ptq(args, ["bench", fp, "--engine", "int8", "--repeat", 1])
@@ -302,6 +355,8 @@ def main():
             check_ort_models(args, tmp, fails, orows)
         if oc.selected(args, "engine"):
             check_engines(args, tmp, fails)
+        if oc.selected(args, "se"):
+            check_se_block(args, tmp, fails)
         if oc.selected(args, "ultraface") and not oc.QUICK:
             check_move_ops(args, tmp, fails)
     finally:
