@@ -39,6 +39,6 @@ row FP32 "$MODEL" "-"
 row W8A8 "$OUT/fashion-w8a8.onnx" "$T8"
 row W4A8 "$OUT/fashion-w4a8.onnx" "$T4"
 # quantized models are evaluated on the int8 runtime (ptq eval --engine int8, the default)
-lat() { build/ptq bench "$1" --threads 1 --json 2>/dev/null | sed 's/.*"latency_ms": \([0-9.]*\).*/\1/'; }
+lat() { build/ptq bench "$1" --batch 1 --threads 1 --json 2>/dev/null | sed 's/.*"latency_ms": \([0-9.]*\).*/\1/'; }
 echo
 echo "latency at batch 1, 1 thread: FP32 $(lat "$MODEL") ms, W8A8 on the int8 runtime $(lat "$OUT/fashion-w8a8.onnx") ms"
