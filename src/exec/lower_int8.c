@@ -268,6 +268,56 @@ static int requant_params(float sx, const float *sw, float sy, const float *b, i
 
 /* ------------------------------------------------------------------- ops --- */
 
+/* Adds a requantizing int8 node (QConv, QGemm) reading xv, its int8 weights (w_rank, w_dims)
+ * and the per-channel int32 bias, mult and shift of rq ([3][n_out]), writing yv, with the zero
+ * points and clamp attributes; *ni receives the node's index. */
+static ptq_status add_requant_node(lower_ctx *lc, int xi, const char *op, int xv, int yv,
+                                   int w_rank, const int64_t *w_dims, const int8_t *w,
+                                   const int32_t *rq, int64_t n_out, int32_t lo, int32_t hi,
+                                   int *ni) {
+  ir_graph *g = lc->g;
+  const int64_t cdim[1] = {n_out};
+  const int in_v[5] = {xv, add_const(lc, "q_w", PTQ_DT_INT8, w_rank, w_dims, w),
+                       add_const(lc, "q_bias", PTQ_DT_INT32, 1, cdim, rq),
+                       add_const(lc, "q_mult", PTQ_DT_INT32, 1, cdim, rq + n_out),
+                       add_const(lc, "q_shift", PTQ_DT_INT32, 1, cdim, rq + 2 * n_out)};
+  for (int k = 1; k < 5; k++)
+    if (in_v[k] < 0) return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  if ((*ni = add_node(lc, g->nodes[xi].name, op, 5, in_v, yv)) < 0)
+    return ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  ir_node *n = &g->nodes[*ni];
+  PTQ_TRY(ir_node_set_int(n, "x_zp", lc->qp[xv].zp));
+  PTQ_TRY(ir_node_set_int(n, "y_zp", lc->qp[yv].zp));
+  PTQ_TRY(ir_node_set_int(n, "lo", lo));
+  return ir_node_set_int(n, "hi", hi);
+}
+
+/* Gemm (alpha = beta = 1, transA = 0, a bias broadcast along rows) or MatMul x reading an
+ * [M, K] input with [K, N] or (transB) [N, K] weights: sets k, n_out and trans_b; 0 if x is
+ * not of that form. */
+static int linear_shape(const ir_graph *g, const ir_node *x, const ir_value *in, const ir_value *wv,
+                        int64_t *k, int64_t *n_out, int *trans_b) {
+  const int gemm = is_op(x, "Gemm");
+  if (in->rank != 2 || !wv || wv->rank != 2) return 0;
+  if (gemm && (ir_attr_int(x, "transA", 0) != 0 || ir_attr_float(x, "alpha", 1.0f) != 1.0f ||
+               ir_attr_float(x, "beta", 1.0f) != 1.0f))
+    return 0;
+  if (gemm && x->n_inputs > 2 && x->inputs[2] >= 0) {
+    const ir_value *cv = ir_in(g, x, 2);
+    if (!(cv->rank == 1 || (cv->rank == 2 && cv->dims[0] == 1))) return 0; /* [N] or [1, N] */
+  }
+  *trans_b = gemm && ir_attr_int(x, "transB", 0) != 0;
+  *k = *trans_b ? wv->dims[1] : wv->dims[0];
+  *n_out = *trans_b ? wv->dims[0] : wv->dims[1];
+  return *k == in->dims[1] && *n_out > 0;
+}
+
+/* wt[j][l] = the weight of output j and input l: w as stored ([N][K]) or transposed ([K][N]). */
+static void weights_nk(const int8_t *w, int64_t k, int64_t n_out, int transposed, int8_t *wt) {
+  for (int64_t j = 0; j < n_out; j++)
+    for (int64_t l = 0; l < k; l++) wt[j * k + l] = transposed ? w[l * n_out + j] : w[j * k + l];
+}
+
 /* Conv (2-D) -> QConv. */
 static ptq_status lower_conv(lower_ctx *lc, int xi, int *done) {
   ir_graph *g = lc->g;
@@ -300,30 +350,15 @@ static ptq_status lower_conv(lower_ctx *lc, int xi, int *done) {
       !requant_params(lc->qp[xv].scale, sw, lc->qp[yv].scale, sw + c_out, c_out, k_terms, rq,
                       rq + c_out, rq + 2 * c_out))
     goto out;
-  const int64_t cdim[1] = {c_out};
-  int in_v[5] = {xv, add_const(lc, "qconv_w", PTQ_DT_INT8, 4, wv->dims, w),
-                 add_const(lc, "qconv_bias", PTQ_DT_INT32, 1, cdim, rq),
-                 add_const(lc, "qconv_mult", PTQ_DT_INT32, 1, cdim, rq + c_out),
-                 add_const(lc, "qconv_shift", PTQ_DT_INT32, 1, cdim, rq + 2 * c_out)};
-  for (int k = 1; k < 5; k++)
-    if (in_v[k] < 0) {
-      st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
-      goto out;
-    }
-  const int ni = add_node(lc, g->nodes[xi].name, "QConv", 5, in_v, yv);
-  if (ni < 0) {
-    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
+  int ni;
+  if ((st = add_requant_node(lc, xi, "QConv", xv, yv, 4, wv->dims, w, rq, c_out, lo, hi, &ni)))
     goto out;
-  }
   ir_node *n = &g->nodes[ni];
   const int64_t strides[2] = {geo.s[0], geo.s[1]}, dil[2] = {geo.d[0], geo.d[1]};
   const int64_t pads[4] = {geo.pb[0], geo.pb[1], geo.pe[0], geo.pe[1]};
   if ((st = ir_node_set_ints(n, "strides", 2, strides)) ||
       (st = ir_node_set_ints(n, "dilations", 2, dil)) ||
-      (st = ir_node_set_ints(n, "pads", 4, pads)) || (st = ir_node_set_int(n, "group", group)) ||
-      (st = ir_node_set_int(n, "x_zp", lc->qp[xv].zp)) ||
-      (st = ir_node_set_int(n, "y_zp", lc->qp[yv].zp)) || (st = ir_node_set_int(n, "lo", lo)) ||
-      (st = ir_node_set_int(n, "hi", hi)))
+      (st = ir_node_set_ints(n, "pads", 4, pads)) || (st = ir_node_set_int(n, "group", group)))
     goto out;
   mark_fused(lc, xi, act, q);
   *done = 1;
@@ -345,14 +380,9 @@ static ptq_status lower_gemm(lower_ctx *lc, int xi, int *done) {
   int32_t lo, hi;
   if (xv < 0 || !out_chain(lc, x, &q, &act, &yv, &lo, &hi)) return PTQ_OK;
   const ir_value *in = &g->values[xv], *wv = ir_in(g, x, 1);
-  if (in->rank != 2 || !wv || wv->rank != 2) return PTQ_OK;
-  if (gemm && (ir_attr_int(x, "transA", 0) != 0 || ir_attr_float(x, "alpha", 1.0f) != 1.0f ||
-               ir_attr_float(x, "beta", 1.0f) != 1.0f))
-    return PTQ_OK;
-  const int trans_b = gemm && ir_attr_int(x, "transB", 0) != 0;
-  const int64_t k = trans_b ? wv->dims[1] : wv->dims[0],
-                n_out = trans_b ? wv->dims[0] : wv->dims[1];
-  if (k != in->dims[1] || n_out <= 0) return PTQ_OK;
+  int64_t k, n_out;
+  int trans_b;
+  if (!linear_shape(g, x, in, wv, &k, &n_out, &trans_b)) return PTQ_OK;
   float *sw = ptq_malloc((size_t)n_out * 2 * sizeof(float));
   int32_t *rq = ptq_malloc((size_t)n_out * 3 * sizeof(int32_t));
   int8_t *wt = ptq_malloc((size_t)(n_out * k));
@@ -362,37 +392,15 @@ static ptq_status lower_gemm(lower_ctx *lc, int xi, int *done) {
     st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
     goto out;
   }
-  if (!const_weights(lc, x, 1, trans_b ? 0 : 1, &w, sw, n_out)) goto out;
-  if (gemm && x->n_inputs > 2 && x->inputs[2] >= 0) {
-    const ir_value *cv = ir_in(g, x, 2);
-    /* the bias must broadcast along rows only: [N] or [1, N] */
-    if (!(cv->rank == 1 || (cv->rank == 2 && cv->dims[0] == 1))) goto out;
-  }
-  if (!const_bias(lc, x, gemm ? 2 : 99, sw + n_out, n_out) ||
+  if (!const_weights(lc, x, 1, trans_b ? 0 : 1, &w, sw, n_out) ||
+      !const_bias(lc, x, gemm ? 2 : 99, sw + n_out, n_out) ||
       !requant_params(lc->qp[xv].scale, sw, lc->qp[yv].scale, sw + n_out, n_out, k, rq, rq + n_out,
                       rq + 2 * n_out))
     goto out;
-  for (int64_t j = 0; j < n_out; j++)
-    for (int64_t l = 0; l < k; l++) wt[j * k + l] = trans_b ? w[j * k + l] : w[l * n_out + j];
-  const int64_t wdims[2] = {n_out, k}, cdim[1] = {n_out};
-  int in_v[5] = {xv, add_const(lc, "qgemm_w", PTQ_DT_INT8, 2, wdims, wt),
-                 add_const(lc, "qgemm_bias", PTQ_DT_INT32, 1, cdim, rq),
-                 add_const(lc, "qgemm_mult", PTQ_DT_INT32, 1, cdim, rq + n_out),
-                 add_const(lc, "qgemm_shift", PTQ_DT_INT32, 1, cdim, rq + 2 * n_out)};
-  for (int i = 1; i < 5; i++)
-    if (in_v[i] < 0) {
-      st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
-      goto out;
-    }
-  const int ni = add_node(lc, g->nodes[xi].name, "QGemm", 5, in_v, yv);
-  if (ni < 0) {
-    st = ptq_error(PTQ_ERR_NOMEM, "out of memory");
-    goto out;
-  }
-  ir_node *n = &g->nodes[ni];
-  if ((st = ir_node_set_int(n, "x_zp", lc->qp[xv].zp)) ||
-      (st = ir_node_set_int(n, "y_zp", lc->qp[yv].zp)) || (st = ir_node_set_int(n, "lo", lo)) ||
-      (st = ir_node_set_int(n, "hi", hi)))
+  weights_nk(w, k, n_out, !trans_b, wt);
+  const int64_t wdims[2] = {n_out, k};
+  int ni;
+  if ((st = add_requant_node(lc, xi, "QGemm", xv, yv, 2, wdims, wt, rq, n_out, lo, hi, &ni)))
     goto out;
   mark_fused(lc, xi, act, q);
   *done = 1;
@@ -665,21 +673,11 @@ static ptq_status lower_float_out(lower_ctx *lc, int xi, int *done) {
     /* auto_pad: any mode pads nothing for a 1x1 kernel at stride 1 */
     n_out = wv->dims[0];
     k = wv->dims[1];
+    if (k != in->dims[1] || n_out <= 0) return PTQ_OK;
   } else {
-    if (in->rank != 2 || wv->rank != 2) return PTQ_OK;
-    if (gemm && (ir_attr_int(x, "transA", 0) != 0 || ir_attr_float(x, "alpha", 1.0f) != 1.0f ||
-                 ir_attr_float(x, "beta", 1.0f) != 1.0f))
-      return PTQ_OK;
-    trans_b = gemm && ir_attr_int(x, "transB", 0) != 0;
-    k = trans_b ? wv->dims[1] : wv->dims[0];
-    n_out = trans_b ? wv->dims[0] : wv->dims[1];
+    if (!linear_shape(g, x, in, wv, &k, &n_out, &trans_b)) return PTQ_OK;
     axis = trans_b ? 0 : 1;
-    if (gemm && x->n_inputs > 2 && x->inputs[2] >= 0) {
-      const ir_value *cv = ir_in(g, x, 2);
-      if (!(cv->rank == 1 || (cv->rank == 2 && cv->dims[0] == 1))) return PTQ_OK;
-    }
   }
-  if (k != in->dims[1] || n_out <= 0) return PTQ_OK;
   float *sw = ptq_malloc((size_t)n_out * 2 * sizeof(float));
   int8_t *wt = ptq_malloc((size_t)(n_out * k));
   ptq_status st = PTQ_OK;
@@ -691,11 +689,9 @@ static ptq_status lower_float_out(lower_ctx *lc, int xi, int *done) {
   if (!const_weights(lc, x, 1, (int)axis, &w, sw, n_out) ||
       !const_bias(lc, x, conv || gemm ? 2 : 99, sw + n_out, n_out))
     goto out;
-  for (int64_t j = 0; j < n_out; j++) {
+  for (int64_t j = 0; j < n_out; j++)
     sw[j] = lc->qp[xv].scale * sw[j]; /* float32, as the product of the two DQ scales */
-    for (int64_t l = 0; l < k; l++)
-      wt[j * k + l] = (conv || trans_b) ? w[j * k + l] : w[l * n_out + j];
-  }
+  weights_nk(w, k, n_out, !conv && !trans_b, wt);
   const int64_t wdims[2] = {n_out, k}, cdim[1] = {n_out};
   int in_v[4] = {xv, add_const(lc, "qlin_w", PTQ_DT_INT8, 2, wdims, wt),
                  add_const(lc, "qlin_bias", PTQ_DT_FLOAT, 1, cdim, sw + n_out),
@@ -721,9 +717,8 @@ out:
 
 /* Ops that only move values (Resize-nearest, Pad, Transpose, Slice, Reshape, ...) -> an index
  * map found by running the op itself on a probe whose values are the input positions: each
- * output takes one input element (or, for Pad, the padding value). A map that is a nearest
- * resize of H and W becomes QResizeNearest, any other QGather; a rescale between the input's
- * and the output's quantization goes through a table. */
+ * output takes one input element (or, for Pad, the padding value): QGather, with a table that
+ * rescales between the input's and the output's quantization. */
 static const char *const g_move_ops[] = {"Resize",   "Pad",          "Transpose",    "Slice",
                                          "Reshape",  "Flatten",      "Squeeze",      "Unsqueeze",
                                          "Upsample", "DepthToSpace", "SpaceToDepth", NULL};
